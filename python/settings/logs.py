@@ -1,0 +1,44 @@
+"""Structured, quiet-by-default logging: one ``key=value`` line per event on stderr.
+
+``LOG_LEVEL`` (default ``WARNING``) raises the verbosity; user-facing progress goes through
+progress bars and the commands' own summaries, not through logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+_CONFIGURED = False
+
+
+class _KeyValueFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields.update(getattr(record, "fields", {}))
+        return " ".join(f"{k}={_quote(v)}" for k, v in fields.items())
+
+
+def _quote(value: object) -> str:
+    text = str(value)
+    return f'"{text}"' if (" " in text or "=" in text or not text) else text
+
+
+def get_logger(name: str) -> logging.LoggerAdapter:
+    """A logger whose ``extra={"fields": {...}}`` values are appended as ``key=value`` pairs."""
+    global _CONFIGURED
+    if not _CONFIGURED:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_KeyValueFormatter())
+        root = logging.getLogger("scones")
+        root.addHandler(handler)
+        root.setLevel(os.environ.get("LOG_LEVEL", "WARNING").upper())
+        root.propagate = False
+        _CONFIGURED = True
+    return logging.LoggerAdapter(logging.getLogger(f"scones.{name}"), {})
