@@ -1,0 +1,4 @@
+from etl.cli import main
+from settings import run_cli
+
+run_cli(main)

@@ -1,0 +1,163 @@
+"""Extract: get the CIFAR-100 tarball, either a local copy or a verified download.
+
+A download goes to ``<name>.part`` and becomes ``<name>`` only once its md5 matches, so the
+cached file in ``data/raw/`` is always a verified one and is never fetched again. A dropped
+connection resumes with an HTTP ``Range`` request (or restarts when the server ignores it), a
+bounded number of times with exponential back-off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlsplit
+from urllib.request import Request, urlopen
+
+from tqdm import tqdm
+
+from etl.errors import ChecksumMismatch, DownloadFailed, TarballNotFound
+from settings import get_logger
+
+log = get_logger("etl.extract")
+
+OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
+OFFICIAL_MD5 = "eb9058c3a382ffc7106e4002c42a8d85"
+
+ATTEMPTS = 5
+BACKOFF_S = 1.0  # doubled after each failed attempt: at most 1 + 2 + 4 + 8 = 15 s of waiting
+TIMEOUT_S = 30.0  # per socket operation, so a stalled connection counts as a failed attempt
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Tarball:
+    """The archive to transform and the md5 that identifies its content in the manifest."""
+
+    path: Path
+    md5: str
+    downloaded: bool
+
+
+def file_md5(path: Path) -> str:
+    """md5 of a file (169 MB take well under a second)."""
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        while block := handle.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def local_tarball(path: Path) -> Tarball:
+    """A copy given by the user: no md5 is imposed (its content is still checked when read)."""
+    if not path.is_file():
+        raise TarballNotFound(f"{path} does not exist or is not a file")
+    return Tarball(path=path, md5=file_md5(path), downloaded=False)
+
+
+def fetch(url: str, raw_dir: Path, md5: str) -> Tarball:
+    """The verified download of ``url`` in ``raw_dir``, downloading it only when not cached."""
+    dest = raw_dir / (Path(urlsplit(url).path).name or "cifar-100-python.tar.gz")
+    if dest.is_file():
+        found = file_md5(dest)
+        if found == md5:
+            log.info("cached", extra={"fields": {"path": dest}})
+            return Tarball(path=dest, md5=found, downloaded=False)
+        log.warning("cached tarball has a wrong md5, downloading again", extra={"fields": {}})
+        dest.unlink()
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    _download(url, part)
+    found = file_md5(part)
+    if found != md5:
+        part.unlink()
+        raise ChecksumMismatch(
+            f"{url}: expected md5 {md5}, found {found} (the download was deleted; rerun to retry)"
+        )
+    os.replace(part, dest)
+    return Tarball(path=dest, md5=found, downloaded=True)
+
+
+class _Incomplete(Exception):
+    """The server closed the connection before sending everything it announced."""
+
+
+# Failures a new attempt can fix: network errors, timeouts, truncated or refused transfers.
+_RETRYABLE = (URLError, OSError, http.client.HTTPException, _Incomplete)
+
+
+def _download(url: str, part: Path) -> None:
+    last_error: BaseException | None = None
+    attempts = ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        try:
+            _attempt(url, part, TIMEOUT_S)
+            return
+        except HTTPError as err:
+            if err.code < 500 and err.code not in (408, 429):
+                raise DownloadFailed(f"{url}: HTTP {err.code} {err.reason}{_HINT}") from err
+            last_error = err
+        except _RETRYABLE as err:
+            last_error = err
+        log.warning(
+            "download attempt failed",
+            extra={"fields": {"attempt": attempt, "of": attempts, "error": last_error}},
+        )
+        if attempt < attempts:
+            time.sleep(BACKOFF_S * 2 ** (attempt - 1))
+    raise DownloadFailed(f"{url}: gave up after {attempts} attempts ({last_error}){_HINT}")
+
+
+_HINT = (
+    "; check the network, or use a local copy of cifar-100-python.tar.gz:"
+    " `make data CIFAR_TARBALL=/path/to/cifar-100-python.tar.gz`"
+    " (`python -m etl --tarball PATH`)"
+)
+
+
+def _attempt(url: str, part: Path, timeout_s: float) -> None:
+    """One request: resume from the end of ``part`` when it exists, else start from zero."""
+    offset = part.stat().st_size if part.exists() else 0
+    headers = {"User-Agent": "scones-unlimited-etl"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    try:
+        response = urlopen(Request(url, headers=headers), timeout=timeout_s)
+    except HTTPError as err:
+        if err.code == 416 and offset:  # the partial file is not a prefix the server knows
+            part.unlink()
+            raise _Incomplete("server refused to resume; restarting from zero") from err
+        raise
+    with response:
+        if not (offset and response.status == 206 and _range_start(response) == offset):
+            offset = 0  # the server sent the whole file: start over
+        length = response.headers.get("Content-Length")
+        total = offset + int(length) if length is not None else None
+        with (
+            part.open("ab" if offset else "wb") as out,
+            tqdm(
+                total=total,
+                initial=offset,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=f"download {part.name.removesuffix('.part')}",
+                leave=False,
+            ) as bar,
+        ):
+            while chunk := response.read(CHUNK):
+                out.write(chunk)
+                bar.update(len(chunk))
+    size = part.stat().st_size
+    if total is not None and size != total:
+        raise _Incomplete(f"connection closed after {size} of {total} bytes")
+
+
+def _range_start(response: http.client.HTTPResponse) -> int | None:
+    match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
+    return int(match.group(1)) if match else None
