@@ -1,0 +1,116 @@
+"""serializeImageData against moto's S3."""
+
+from __future__ import annotations
+
+import base64
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from lambdas import errors
+from lambdas.events import MAX_IMAGE_BYTES, PNG_MAGIC
+from lambdas_support import BUCKET, REGION, cold_start, event, isolate_from_real_aws, jpeg, png
+
+
+@pytest.fixture(scope="module")
+def s3_and_handler():
+    """One moto S3 and one warm handler for the module; each test uses its own keys."""
+    with pytest.MonkeyPatch.context() as monkeypatch, mock_aws():
+        isolate_from_real_aws(monkeypatch)
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET)
+        yield s3, cold_start("lambdas.serialize_image_data", monkeypatch).handler
+
+
+def test_fixture_event_returns_the_object_as_base64(s3_and_handler):
+    s3, handler = s3_and_handler
+    request = event("serialize_image_data")
+    image = png()
+    s3.put_object(Bucket=BUCKET, Key=request["s3_key"], Body=image)
+
+    result = handler(request)
+
+    assert result == {
+        "image_data": base64.b64encode(image).decode("ascii"),
+        "s3_bucket": BUCKET,
+        "s3_key": request["s3_key"],
+        "inferences": [],
+    }
+
+
+def test_image_data_in_the_event_is_ignored(s3_and_handler):
+    s3, handler = s3_and_handler
+    image = jpeg()
+    s3.put_object(Bucket=BUCKET, Key="test/a.jpg", Body=image)
+
+    result = handler({"s3_bucket": BUCKET, "s3_key": "test/a.jpg", "image_data": "bm90IHRoaXM="})
+
+    assert base64.b64decode(result["image_data"]) == image
+
+
+def test_an_image_of_exactly_the_limit_is_accepted(s3_and_handler):
+    s3, handler = s3_and_handler
+    image = PNG_MAGIC + bytes(MAX_IMAGE_BYTES - len(PNG_MAGIC))
+    s3.put_object(Bucket=BUCKET, Key="big.png", Body=image)
+
+    assert len(
+        base64.b64decode(handler({"s3_bucket": BUCKET, "s3_key": "big.png"})["image_data"])
+    ) == (MAX_IMAGE_BYTES)
+
+
+def test_an_image_over_the_limit_is_too_large(s3_and_handler):
+    s3, handler = s3_and_handler
+    s3.put_object(Bucket=BUCKET, Key="huge.png", Body=PNG_MAGIC + bytes(MAX_IMAGE_BYTES))
+
+    with pytest.raises(errors.ImageTooLarge, match="huge.png"):
+        handler({"s3_bucket": BUCKET, "s3_key": "huge.png"})
+
+
+@pytest.mark.parametrize(
+    "body", [b"GIF89a" + bytes(20), b"", b"just some text", b"\x89PNG", b"\xff\xd8"]
+)
+def test_bytes_that_are_not_png_or_jpeg_are_unsupported(s3_and_handler, body):
+    s3, handler = s3_and_handler
+    key = f"test/unsupported-{body[:4].hex()}.png"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+
+    with pytest.raises(errors.UnsupportedImageFormat):
+        handler({"s3_bucket": BUCKET, "s3_key": key})
+
+
+def test_a_missing_key_is_not_found(s3_and_handler):
+    _, handler = s3_and_handler
+
+    with pytest.raises(errors.ImageNotFound, match="s3://scones-data/test/missing.png"):
+        handler({"s3_bucket": BUCKET, "s3_key": "test/missing.png"})
+
+
+def test_a_missing_bucket_is_not_found(s3_and_handler):
+    _, handler = s3_and_handler
+
+    with pytest.raises(errors.ImageNotFound):
+        handler({"s3_bucket": "no-such-bucket", "s3_key": "test/a.png"})
+
+
+@pytest.mark.parametrize(
+    "request_event, message",
+    [
+        (None, "JSON object"),
+        (["s3_bucket", "s3_key"], "JSON object"),
+        ("s3://scones-data/a.png", "JSON object"),
+        ({}, "'s3_bucket' is missing"),
+        ({"s3_bucket": BUCKET}, "'s3_key' is missing"),
+        ({"s3_bucket": 7, "s3_key": "a.png"}, "must be a string, not a number"),
+        ({"s3_bucket": BUCKET, "s3_key": None}, "must be a string, not null"),
+        ({"s3_bucket": BUCKET, "s3_key": ""}, "'s3_key' is empty"),
+        ({"s3_bucket": "Not_A_Bucket", "s3_key": "a.png"}, "not a valid bucket name"),
+        ({"s3_bucket": BUCKET, "s3_key": "k" * 1025}, "1025 bytes"),
+        ({"s3_bucket": BUCKET, "s3_key": "\ud800.png"}, "not valid Unicode"),
+    ],
+)
+def test_malformed_events_are_invalid_input(s3_and_handler, request_event, message):
+    _, handler = s3_and_handler
+
+    with pytest.raises(errors.InvalidInput, match=message):
+        handler(request_event)

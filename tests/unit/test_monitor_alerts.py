@@ -1,0 +1,83 @@
+"""``monitor.alerts``: alerts published to SNS, read from the SQS subscription, kept or deleted."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from monitor import alerts
+from lambdas_support import REGION, isolate_from_real_aws
+
+
+@pytest.fixture
+def topic_and_queue(monkeypatch, tmp_path):
+    """SNS topic -> SQS queue as terraform/base makes them, and base outputs naming the queue."""
+    isolate_from_real_aws(monkeypatch)
+    with mock_aws():
+        sns = boto3.client("sns", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        topic = sns.create_topic(Name="scones-alerts")["TopicArn"]
+        queue_url = sqs.create_queue(QueueName="scones-alerts")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        (tmp_path / "base.outputs.json").write_text(
+            json.dumps(
+                {"alert_queue_url": {"value": queue_url, "type": "string", "sensitive": False}}
+            )
+        )
+        monkeypatch.setenv("OUTPUTS_DIR", str(tmp_path))
+        yield sns, sqs, topic, queue_url
+
+
+def publish_failure(sns, topic: str, key: str) -> None:
+    cause = json.dumps({"errorMessage": f"s3://scones-data/{key} does not exist", "errorType": "x"})
+    message = {"execution": "run-1", "s3_key": key, "error": "ImageNotFound", "cause": cause}
+    sns.publish(TopicArn=topic, Subject="image classification failed", Message=json.dumps(message))
+
+
+def test_no_alerts_says_so(topic_and_queue, capsys):
+    assert alerts.main([]) == 0
+
+    assert capsys.readouterr().out.startswith("no alerts in ")
+
+
+def test_alerts_are_unwrapped_printed_and_kept(topic_and_queue, capsys):
+    sns, sqs, topic, queue_url = topic_and_queue
+    publish_failure(sns, topic, "test/a.png")
+    publish_failure(sns, topic, "test/b.png")
+    sns.publish(TopicArn=topic, Message="plain text alert")
+
+    alerts.main([])
+    first = capsys.readouterr().out
+    alerts.main([])
+    second = capsys.readouterr().out
+
+    assert first == second
+    assert "image classification failed" in first
+    assert "s3_key     test/a.png" in first and "s3_key     test/b.png" in first
+    assert "cause      s3://scones-data/test/a.png does not exist" in first
+    assert "  plain text alert" in first
+    assert "3 alert(s) shown; they stay in the queue" in first
+
+
+def test_ack_deletes_what_was_shown(topic_and_queue, capsys):
+    sns, _, topic, _ = topic_and_queue
+    publish_failure(sns, topic, "test/a.png")
+
+    alerts.main(["--ack"])
+    assert "1 alert(s) shown and deleted" in capsys.readouterr().out
+    alerts.main([])
+    assert capsys.readouterr().out.startswith("no alerts in ")
+
+
+def test_a_deleted_queue_is_a_named_error(topic_and_queue):
+    _, sqs, _, queue_url = topic_and_queue
+    sqs.delete_queue(QueueUrl=queue_url)
+
+    with pytest.raises(alerts.AlertQueueNotFound):
+        alerts.main([])

@@ -1,0 +1,112 @@
+"""``monitor.graph``: both definitions drawn as SVG; an execution's states coloured by status.
+
+The execution is a real one of moto's ASL interpreter, run in-process on the single-image
+definition: with no Lambda function behind its ARNs, the first Task fails, is caught, alerts
+and ends in the Fail state — a path with succeeded, caught, failed and unreached states.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import xml.etree.ElementTree as ET
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from monitor import definitions, graph
+from lambdas_support import REGION, isolate_from_real_aws
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def state_names(states: dict) -> set[str]:
+    names = set(states)
+    for state in states.values():
+        if "ItemProcessor" in state:
+            names |= state_names(state["ItemProcessor"]["States"])
+    return names
+
+
+def drawn_states(svg_text: str) -> dict[str, str]:
+    """State name -> fill colour of its shape, from the SVG's ``<g data-state>`` groups."""
+    root = ET.fromstring(svg_text)
+    assert root.tag == f"{SVG}svg"
+    fills = {}
+    for group in root.iter(f"{SVG}g"):
+        shape = next(el for el in group if el.tag in (f"{SVG}rect", f"{SVG}polygon"))
+        fills[group.get("data-state")] = shape.get("fill")
+    return fills
+
+
+def test_every_definition_is_drawn_with_all_its_states(tmp_path, capsys):
+    assert graph.main(["--output-dir", str(tmp_path)]) == 0
+
+    printed = capsys.readouterr().out.split()
+    assert sorted(printed) == sorted(
+        str(tmp_path / f"{key}.svg") for key in definitions.DEFINITIONS
+    )
+    for key, filename in definitions.DEFINITIONS.items():
+        definition = definitions.render_placeholders(definitions.ASL_DIR / filename)
+        svg_text = (tmp_path / f"{key}.svg").read_text()
+        assert set(drawn_states(svg_text)) == state_names(definition["States"])
+        assert filename in svg_text
+
+
+@pytest.fixture
+def failed_execution(monkeypatch):
+    """A finished execution of the real classify_image definition on moto's interpreter."""
+    isolate_from_real_aws(monkeypatch)
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        topic = boto3.client("sns", region_name=REGION).create_topic(Name="alerts")["TopicArn"]
+        values = {
+            name: f"arn:aws:lambda:{REGION}:123456789012:function:{name}"
+            for name in ("serialize_function_arn", "classify_function_arn", "filter_function_arn")
+        }
+        definition = definitions.render(
+            definitions.ASL_DIR / "classify_image.asl.json", values | {"alert_topic_arn": topic}
+        )
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        machine = sfn.create_state_machine(
+            name="classify-image",
+            definition=json.dumps(definition),
+            roleArn="arn:aws:iam::123456789012:role/states",
+        )["stateMachineArn"]
+        arn = sfn.start_execution(
+            stateMachineArn=machine,
+            name="graph-test",
+            input=json.dumps({"s3_bucket": "scones-data", "s3_key": "test/a.png"}),
+        )["executionArn"]
+        deadline = time.monotonic() + 30
+        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+            assert time.monotonic() < deadline, "the execution did not finish"
+            time.sleep(0.05)
+        yield arn
+
+
+def test_an_execution_is_coloured_by_what_each_state_did(failed_execution, tmp_path, capsys):
+    assert graph.main(["--execution", failed_execution, "--output-dir", str(tmp_path)]) == 0
+
+    path = tmp_path / "classify-image.graph-test.svg"
+    assert capsys.readouterr().out.split() == [str(path)]
+    fills = drawn_states(path.read_text())
+    colour = {status: style[0] for status, style in graph.STATUS_STYLE.items()}
+    assert fills == {
+        "SerializeImageData": colour["caught"],
+        "ClassifyImage": colour["not reached"],
+        "FilterInferences": colour["not reached"],
+        "HasImageKey": colour["succeeded"],
+        "AlertWithKey": colour["succeeded"],
+        "AlertWithoutKey": colour["not reached"],
+        "Failed": colour["failed"],
+    }
+    assert "execution graph-test: FAILED (Lambda.ResourceNotFoundException)" in path.read_text()
+
+
+def test_an_unknown_execution_is_a_named_error(monkeypatch):
+    isolate_from_real_aws(monkeypatch)
+    with mock_aws():
+        arn = f"arn:aws:states:{REGION}:123456789012:execution:classify-image:nope"
+        with pytest.raises(graph.ExecutionNotFound, match="nope"):
+            graph.main(["--execution", arn])
