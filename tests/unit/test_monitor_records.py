@@ -1,0 +1,221 @@
+"""``monitor.records``: capture lines -> columns, exact values, every malformed kind counted."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zlib
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from monitor import synthetic
+from monitor.image_stats import image_stats
+from monitor.records import (
+    MALFORMED_REASONS,
+    ImageDecodeError,
+    Window,
+    decode_batch,
+    decode_rgb,
+    parse_lines,
+    read_image,
+)
+from monitor_support import FIXTURES, LABELS, T0, malformed_lines, valid_lines
+
+US = timedelta(microseconds=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    return synthetic.synthetic_images(12, seed=3)
+
+
+def test_valid_records_give_exact_rows_in_both_output_encodings(images):
+    expected = valid_lines(images)
+    parsed = parse_lines([e["line"] for e in expected], n_classes=2)
+
+    assert len(parsed) == 12
+    assert sum(parsed.malformed.values()) == 0
+    for row, want in enumerate(expected):
+        assert EPOCH + parsed.time_us[row] * US == want["time"]
+        assert parsed.event_id[row] == want["event_id"]
+        assert parsed.inference_id[row] == want["inference_id"]
+        assert parsed.confidence[row] == want["confidence"]
+        assert LABELS[parsed.predicted_index[row]] == want["predicted"]
+        assert parsed.probabilities[row] == want["probabilities"]
+        assert parsed.content_type[row] == "image/png"
+        assert (parsed.width[row], parsed.height[row]) == (32, 32)
+        assert parsed.input_bytes[row] == len(synthetic.png_bytes(images[row]))
+        stats = image_stats(images[row])
+        for name, value in stats.items():
+            assert parsed.stats[name][row] == pytest.approx(value, abs=1e-12)
+
+
+def test_each_malformed_kind_is_counted_and_skipped(images):
+    valid = valid_lines(images)
+    broken = malformed_lines(valid[0]["line"])
+    lines = [v["line"] for v in valid]
+    for kind_lines in broken.values():
+        lines.extend(kind_lines)
+    lines.insert(3, "")  # blank lines are not records
+    lines.insert(5, "   \n")
+
+    parsed = parse_lines(lines, n_classes=2)
+
+    assert len(parsed) == len(valid)
+    assert dict(parsed.malformed) == {kind: len(kind_lines) for kind, kind_lines in broken.items()}
+    assert set(broken) == set(MALFORMED_REASONS)
+    assert parsed.event_id == [v["event_id"] for v in valid]
+
+
+def test_wrong_number_of_probabilities_only_counts_when_the_labels_are_known(images):
+    line = valid_lines(images[:1])[0]["line"]
+    three = json.loads(line)
+    three["captureData"]["endpointOutput"].update(data="[0.2, 0.3, 0.5]", encoding="JSON")
+
+    assert dict(parse_lines([json.dumps(three)], n_classes=2).malformed) == {"bad_probabilities": 1}
+    unknown = parse_lines([json.dumps(three)], n_classes=None)
+    assert len(unknown) == 1 and unknown.predicted_index == [2]
+
+
+def test_window_keeps_records_in_since_until_and_counts_the_others(images):
+    expected = valid_lines(images)  # 2 s apart from T0
+    window = Window(T0 + timedelta(seconds=4), T0 + timedelta(seconds=10))
+
+    parsed = parse_lines([e["line"] for e in expected], window, n_classes=2)
+
+    assert parsed.event_id == ["event-2", "event-3", "event-4"]  # 10 s is excluded
+    assert parsed.outside_window == 9
+    assert sum(parsed.malformed.values()) == 0
+
+
+def test_real_sagemaker_capture_files_parse():
+    lines = []
+    for path in sorted(FIXTURES.glob("*.jsonl")):
+        lines.extend(path.read_bytes().splitlines())
+
+    parsed = parse_lines(lines, n_classes=2)
+
+    assert len(parsed) == 4
+    assert sum(parsed.malformed.values()) == 0
+    assert parsed.event_id[0] == "695344c2-3858-45e5-a14d-33deaf4310c7"
+    assert EPOCH + parsed.time_us[0] * US == datetime(2024, 10, 15, 14, 5, 12, tzinfo=timezone.utc)
+    assert parsed.probabilities[0] == [0.9388836622238159, 0.061116307973861694]
+    assert parsed.confidence == [
+        0.9388836622238159,
+        0.7674675583839417,
+        0.9923672080039978,
+        0.7920417785644531,
+    ]
+    assert parsed.predicted_index == [0, 1, 1, 1]
+    assert parsed.inference_id == [None] * 4
+    assert parsed.width == [32] * 4 and parsed.height == [32] * 4
+    assert all(0 < b < 1 for b in parsed.stats["brightness"])
+
+
+def _encode(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "mode, fmt, options",
+    [
+        ("RGB", "PNG", {}),  # the direct path
+        ("RGB", "PNG", {"optimize": True}),
+        ("RGBA", "PNG", {}),  # every other image goes through Image.open
+        ("L", "PNG", {}),
+        ("P", "PNG", {}),
+        ("RGB", "JPEG", {"quality": 95}),
+    ],
+)
+def test_decoded_pixels_equal_pillows(images, mode, fmt, options):
+    original = Image.fromarray(images[0]).convert(mode)
+    data = _encode(original, fmt, **options)
+
+    width, height, rgb = decode_rgb(data)
+
+    assert (width, height) == (32, 32)
+    assert rgb == Image.open(io.BytesIO(data)).convert("RGB").tobytes()
+
+
+def png_with_filters(image: np.ndarray, filters: list[int]) -> bytes:
+    """An 8-bit RGB PNG whose row ``y`` uses PNG filter type ``filters[y]`` (0 to 4)."""
+    height, width, _ = image.shape
+    rows = image.reshape(height, width * 3).astype(np.int64)
+    out = bytearray()
+    for y, kind in enumerate(filters):
+        row, up = rows[y], rows[y - 1] if y else np.zeros(width * 3, np.int64)
+        left = np.r_[np.zeros(3, np.int64), row[:-3]]
+        up_left = np.r_[np.zeros(3, np.int64), up[:-3]]
+        if kind == 4:
+            p = left + up - up_left
+            pa, pb, pc = abs(p - left), abs(p - up), abs(p - up_left)
+            predictor = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, up_left))
+        else:
+            predictor = [0 * row, left, up, (left + up) // 2][kind]
+        out += bytes([kind]) + bytes(((row - predictor) % 256).astype(np.uint8))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(bytes(out)))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_a_batch_of_pngs_with_every_filter_type_decodes_like_pillow(images):
+    rng = np.random.default_rng(0)
+    encoded = [
+        png_with_filters(image, list(rng.integers(0, 5, image.shape[0]))) for image in images
+    ]
+    encoded.append(png_with_filters(images[0], [3] * 32))  # Average on every row
+
+    batch = decode_batch([read_image(data) for data in encoded])
+
+    assert batch.shape == (len(encoded), 32, 32, 3)
+    for data, pixels in zip(encoded, batch):
+        assert pixels.tobytes() == Image.open(io.BytesIO(data)).convert("RGB").tobytes()
+    assert np.array_equal(batch[:-1], images)
+
+
+def test_an_unknown_filter_type_is_refused_like_pillow_does(images):
+    data = png_with_filters(images[0], [0] * 32)
+    start = data.index(b"IDAT") + 4
+    length = struct.unpack(">I", data[start - 8 : start - 4])[0]
+    scanlines = bytearray(zlib.decompress(data[start : start + length]))
+    scanlines[97 * 5] = 9  # row 5: filter type 9 does not exist
+    idat = zlib.compress(bytes(scanlines))
+    broken = (
+        data[: start - 8]
+        + struct.pack(">I", len(idat))
+        + b"IDAT"
+        + idat
+        + struct.pack(">I", zlib.crc32(b"IDAT" + idat))
+        + data[start + length + 4 :]
+    )
+
+    with pytest.raises(ImageDecodeError, match="filter"):
+        read_image(broken)
+    with pytest.raises(OSError):
+        Image.open(io.BytesIO(broken)).load()
+
+
+def test_a_corrupted_png_chunk_is_refused(images):
+    data = bytearray(_encode(Image.fromarray(images[0]), "PNG"))
+    idat = data.index(b"IDAT")
+    data[idat + 10] ^= 0xFF  # payload changed, CRC no longer matches
+
+    with pytest.raises(ImageDecodeError, match="CRC"):
+        decode_rgb(bytes(data))
