@@ -1,0 +1,1 @@
+"""``make demo``: the closing summary of the whole local pipeline (the Makefile runs the stages)."""

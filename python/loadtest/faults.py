@@ -1,0 +1,73 @@
+"""Fault injection on the local stack's endpoint, switched off again whatever happens.
+
+Only the local stack can make an endpoint fail on purpose (``POST /_local/faults``); the load
+test refuses ``--faults`` on AWS before anything starts.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from typing import Iterator
+
+from loadtest.errors import LocalStackControlError
+
+
+def control(base_url: str, path: str, body: dict | None = None, timeout: float = 60.0) -> dict:
+    """POST ``body`` (or GET when there is none) to ``{base_url}/_local/{path}``; the JSON answer."""
+    request = urllib.request.Request(
+        f"{base_url.rstrip('/')}/_local/{path}",
+        data=None if body is None else json.dumps(body).encode("utf-8"),
+        headers={"Content-Type": "application/json"},
+        method="GET" if body is None else "POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            text = response.read().decode("utf-8")
+    except (urllib.error.URLError, OSError) as err:
+        raise LocalStackControlError(f"{request.method} {request.full_url} failed: {err}") from None
+    try:
+        return json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError:
+        raise LocalStackControlError(
+            f"{request.method} {request.full_url} answered non-JSON: {text[:80]!r}"
+        ) from None
+
+
+def endpoint_counters(base_url: str, endpoint_name: str) -> dict:
+    """The local stack's counters of one endpoint (calls, answers, faults by kind, captured)."""
+    stats = control(base_url, "stats").get("endpoints", {}).get(endpoint_name) or {}
+    return {
+        "calls": int(stats.get("invocations", 0)),
+        "answered": int(stats.get("succeeded", 0)),
+        "model_errors": int(stats.get("model_errors", 0)),
+        "injected_faults": {k: int(v) for k, v in (stats.get("faults") or {}).items()},
+        "captured": int(stats.get("captured", 0)),
+    }
+
+
+def counters_delta(before: dict, after: dict) -> dict:
+    """What happened between two ``endpoint_counters`` readings."""
+    faults = {
+        kind: after["injected_faults"].get(kind, 0) - before["injected_faults"].get(kind, 0)
+        for kind in sorted(set(before["injected_faults"]) | set(after["injected_faults"]))
+    }
+    delta = {key: after[key] - before[key] for key in ("calls", "answered", "model_errors")}
+    delta["captured"] = after["captured"] - before["captured"]
+    delta["injected_faults"] = faults
+    return delta
+
+
+@contextmanager
+def endpoint_faults(base_url: str, endpoint_name: str, rate: float) -> Iterator[None]:
+    """Make ``rate`` of the endpoint's calls fail or stall inside the block; 0 again after it."""
+    if rate <= 0:
+        yield
+        return
+    control(base_url, "faults", {"endpoint_name": endpoint_name, "rate": rate})
+    try:
+        yield
+    finally:
+        control(base_url, "faults", {"endpoint_name": endpoint_name, "rate": 0.0})

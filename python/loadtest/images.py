@@ -1,0 +1,132 @@
+"""Which images a run sends: random test-split keys, and altered copies for drift runs.
+
+The dataset is only read (``test.lst`` and the images it lists). Altered images are written under
+``loadtest/drift/<run-id>/`` in the data bucket, a prefix of their own, never under ``train/`` or
+``test/``, so a load test can neither pollute training data nor be confused with it. Their keys
+are short (``loadtest/drift/<run-id>/<kind>/<nnnn>.png``, under SageMaker's 64-character limit
+for an ``InferenceId``, which a batch sets to the S3 key); the original's key is kept in the
+object's metadata (``source-key``).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+import numpy as np
+from PIL import UnidentifiedImageError
+from tqdm import tqdm
+
+from loadtest.drift import DRIFT_FRACTION, TRANSFORMS, altered_png
+from loadtest.errors import NoTestImages
+from settings import get_logger
+
+log = get_logger("loadtest.images")
+
+DRIFT_PREFIX = "loadtest/drift"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One image of the run: its position, the key the workflow reads and how it was altered."""
+
+    index: int
+    s3_key: str
+    drift_kind: str = ""
+    source_key: str = ""
+
+
+def read_test_keys(s3, bucket: str) -> list[str]:
+    """Keys of the test split listed in ``s3://bucket/test.lst`` (index, label, path; tabs)."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key="test.lst")["Body"].read().decode("utf-8")
+    except s3.exceptions.NoSuchKey:
+        raise NoTestImages(f"s3://{bucket}/test.lst does not exist: run `make data`") from None
+    keys = []
+    for number, line in enumerate(body.splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != 3 or not fields[2].startswith("test/"):
+            raise NoTestImages(
+                f"s3://{bucket}/test.lst line {number} is not `index<TAB>label<TAB>test/...`"
+            )
+        keys.append(fields[2])
+    if not keys:
+        raise NoTestImages(f"s3://{bucket}/test.lst lists no image: run `make data`")
+    return keys
+
+
+def plan_items(keys: list[str], count: int, drift: bool, seed: int) -> list[Item]:
+    """``count`` items drawn from ``keys`` (without replacement while there are enough).
+
+    With ``drift``, ``round(DRIFT_FRACTION * count)`` of them, chosen at random, get a transform
+    kind; their ``s3_key`` is set once the altered image is uploaded (``upload_drift``).
+    """
+    rng = np.random.default_rng(seed)
+    replace_draw = count > len(keys)
+    picks = rng.choice(len(keys), size=count, replace=replace_draw)
+    items = [Item(index=i, s3_key=keys[k], source_key=keys[k]) for i, k in enumerate(picks)]
+    if drift and count:
+        kinds = sorted(TRANSFORMS)
+        drifted = rng.choice(count, size=round(DRIFT_FRACTION * count), replace=False)
+        for position in drifted:
+            kind = kinds[int(rng.integers(len(kinds)))]
+            items[position] = replace(items[position], drift_kind=kind)
+    return items
+
+
+def drift_key(run_id: str, kind: str, number: int) -> str:
+    return f"{DRIFT_PREFIX}/{run_id}/{kind}/{number:04d}.png"
+
+
+def upload_drift(
+    s3, bucket: str, run_id: str, items: list[Item], seed: int, threads: int = 8
+) -> list[Item]:
+    """Upload one altered image per distinct (source, kind) and point drifted items at it.
+
+    A source that is not a readable image cannot be altered: its items are sent unaltered (and
+    not marked as drift), so the workflow reports what is wrong with it, as for any other image.
+    """
+    variants = sorted({(it.source_key, it.drift_kind) for it in items if it.drift_kind})
+    if not variants:
+        return items
+    keys = {variant: drift_key(run_id, variant[1], n) for n, variant in enumerate(variants)}
+
+    def make(numbered: tuple[int, tuple[str, str]]) -> tuple[str, str] | None:
+        number, (source, kind) = numbered
+        png = s3.get_object(Bucket=bucket, Key=source)["Body"].read()
+        # A per-variant seed keeps the noise reproducible whatever order the threads run in.
+        rng = np.random.default_rng([seed, number])
+        try:
+            body = altered_png(png, kind, rng)
+        except (UnidentifiedImageError, OSError, ValueError) as err:
+            log.warning("not an image", extra={"fields": {"key": source, "error": str(err)}})
+            return source, kind
+        s3.put_object(
+            Bucket=bucket,
+            Key=keys[(source, kind)],
+            Body=body,
+            ContentType="image/png",
+            Metadata={"source-key": source},
+        )
+        return None
+
+    with (
+        ThreadPoolExecutor(threads) as pool,
+        tqdm(total=len(variants), desc="drift images", unit="img", disable=None) as bar,
+    ):
+        for failed in pool.map(make, enumerate(variants)):
+            if failed is not None:
+                del keys[failed]
+            bar.update()
+    out = []
+    for it in items:
+        variant = (it.source_key, it.drift_kind)
+        if not it.drift_kind:
+            out.append(it)
+        elif variant in keys:
+            out.append(replace(it, s3_key=keys[variant]))
+        else:
+            out.append(replace(it, drift_kind=""))
+    return out

@@ -1,0 +1,689 @@
+"""One load-test run, from options to the results files.
+
+Order of work: check the options (nothing starts when they are wrong), look at what is deployed
+(state machine, Lambda sizes, endpoint instance type and capture sampling), estimate the cost
+(and ask on AWS), pick the images (and upload the altered ones), switch faults on (local stack
+only), start and wait for the executions, switch faults off, read every history, build one record
+per image, check the data capture, write the files.
+
+Endpoint invocations (the number the capture check compares with):
+the classify Task attempts that ended ``TaskSucceeded`` in the run's histories, retries included.
+Each is exactly one InvokeEndpoint call that returned the model's answer, and SageMaker captures
+exactly the calls that return an answer; a call that failed (an injected fault, a throttle, a
+timeout) returned none and is not captured, whether the Lambda's SDK or the state machine's Retry
+repeated it. The ``InferenceId`` of each counted call is read from the same event's output, so the
+capture records are matched by id (and by time, within the run's first start and last stop).
+
+This module is the only place where the target matters: faults and the capture flush exist on
+the local stack only; the cost confirmation is for AWS only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from tqdm import tqdm
+
+from loadtest import capture, cost, submit
+from loadtest.accounting import ExecutionRecord, failures, summarize
+from loadtest.errors import (
+    BatchTooLarge,
+    ConfirmationRequired,
+    Declined,
+    FaultsNotSupported,
+    InvalidArguments,
+    LocalStackControlError,
+    TooManyExecutions,
+    WorkflowNotDeployed,
+)
+from loadtest.faults import control, counters_delta, endpoint_counters, endpoint_faults
+from loadtest.history import HistoryFacts, fetch_history, function_name, parse_history
+from loadtest.images import Item, plan_items, read_test_keys, upload_drift
+from loadtest.results import display_path, report_paths, write_results
+from loadtest.schedule import poisson_arrivals
+from loadtest.tracker import Tracker, describe_all
+from settings import CliError, get_logger, outputs, repo_root
+
+log = get_logger("loadtest")
+
+MODES = ("burst", "stream", "batch")
+CONFIRM_ABOVE_USD = 1.0
+# Step Functions' limit on an execution's input, in bytes of UTF-8.
+MAX_INPUT_BYTES = 256 * 1024
+# Capture on the local stack is written on flush; on AWS it appears within minutes.
+CAPTURE_WAIT_S = {"local": (30.0, 0.5), "aws": (900.0, 30.0)}
+HISTORY_THREADS = 8
+
+
+@dataclass(frozen=True)
+class Options:
+    mode: str
+    n: int = 200
+    rate: float = 20.0
+    duration: float = 60.0
+    concurrency: int = 16
+    drift: int = 0
+    faults: float = 0.0
+    max_error_rate: float = 0.2
+    max_executions: int = 5000
+    yes: bool = False
+    seed: int | None = None
+    wait_timeout: float = 600.0
+    reports_dir: Path = field(default_factory=lambda: repo_root() / "reports")
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The names ``make deploy`` wrote to the serving outputs."""
+
+    state_machine_arn: str
+    batch_state_machine_arn: str
+    endpoint_name: str
+    data_bucket: str
+    capture_s3_uri: str
+    classify_function: str
+
+    @classmethod
+    def from_outputs(cls) -> "Deployment":
+        values = outputs("serving")
+        names = ("state_machine_arn", "batch_state_machine_arn", "endpoint_name", "data_bucket")
+        missing = [name for name in names + ("capture_s3_uri",) if not values.get(name)]
+        classify = (values.get("lambda_function_names") or {}).get("classify_image")
+        if not classify:
+            missing.append("lambda_function_names.classify_image")
+        if missing:
+            raise WorkflowNotDeployed(
+                f"the serving outputs lack {', '.join(missing)}: run `make deploy`"
+            )
+        return cls(
+            state_machine_arn=values["state_machine_arn"],
+            batch_state_machine_arn=values["batch_state_machine_arn"],
+            endpoint_name=values["endpoint_name"],
+            data_bucket=values["data_bucket"],
+            capture_s3_uri=values["capture_s3_uri"],
+            classify_function=classify,
+        )
+
+
+@dataclass(frozen=True)
+class Clients:
+    """One client per service, shared by all threads (boto3 clients are thread-safe)."""
+
+    sfn: object
+    s3: object
+    awslambda: object
+    sagemaker: object
+
+    @classmethod
+    def create(cls, concurrency: int) -> "Clients":
+        config = Config(
+            max_pool_connections=max(32, 2 * concurrency + HISTORY_THREADS),
+            retries={"mode": "standard", "max_attempts": 8},
+            connect_timeout=10,
+            read_timeout=60,
+        )
+        session = boto3.session.Session()
+        return cls(
+            sfn=session.client("stepfunctions", config=config),
+            s3=session.client("s3", config=config),
+            awslambda=session.client("lambda", config=config),
+            sagemaker=session.client("sagemaker", config=config),
+        )
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """What is deployed, as far as the cost and the capture check need to know."""
+
+    lambda_memory_mb: dict[str, int]
+    instance_type: str
+    instance_count: int
+    capture_sampling: float | None  # None: data capture is off
+
+
+@dataclass
+class Outcome:
+    """Everything a run produced (also what the tests and the benchmark read)."""
+
+    run: dict
+    summary: dict
+    records: list[ExecutionRecord]
+    problems: list[str]
+    json_path: Path
+    csv_path: Path
+
+
+def check_options(options: Options, target: str) -> None:
+    """Refuse bad arguments before anything is created or started."""
+    if options.mode not in MODES:
+        raise InvalidArguments(f"--mode must be one of {', '.join(MODES)}, not {options.mode!r}")
+    if options.mode in ("burst", "batch") and options.n < 1:
+        raise InvalidArguments(f"--n must be at least 1, not {options.n}")
+    if options.mode == "stream" and not (options.rate > 0 and options.duration > 0):
+        raise InvalidArguments("--rate and --duration must be positive in stream mode")
+    if options.concurrency < 1:
+        raise InvalidArguments(f"--concurrency must be at least 1, not {options.concurrency}")
+    if options.drift not in (0, 1):
+        raise InvalidArguments(f"--drift must be 0 or 1, not {options.drift}")
+    if not 0.0 <= options.faults < 1.0:
+        raise InvalidArguments(f"--faults must lie in [0, 1), not {options.faults}")
+    if not 0.0 <= options.max_error_rate <= 1.0:
+        raise InvalidArguments(f"--max-error-rate must lie in [0, 1], not {options.max_error_rate}")
+    if options.max_executions < 1:
+        raise InvalidArguments(f"--max-executions must be at least 1, not {options.max_executions}")
+    if options.wait_timeout <= 0:
+        raise InvalidArguments(f"--wait-timeout must be positive, not {options.wait_timeout}")
+    if options.faults > 0 and target != "local":
+        raise FaultsNotSupported(
+            f"--faults works on the local stack only (TARGET=local), not TARGET={target}: "
+            "a real endpoint cannot be made to fail on purpose"
+        )
+
+
+def lambda_functions(definition: dict) -> set[str]:
+    """Names of the Lambda functions the Task states of an ASL definition invoke."""
+    names: set[str] = set()
+    stack = [definition]
+    while stack:
+        node = stack.pop()
+        for state in (node.get("States") or {}).values():
+            resource = state.get("Resource", "")
+            params = state.get("Parameters") or state.get("Arguments") or {}
+            if resource.startswith("arn:aws:states:::lambda:invoke"):
+                if isinstance(params.get("FunctionName"), str):
+                    names.add(function_name(params["FunctionName"]))
+            elif ":lambda:" in resource and ":function:" in resource:
+                names.add(function_name(resource))
+            for key in ("Iterator", "ItemProcessor"):
+                if isinstance(state.get(key), dict):
+                    stack.append(state[key])
+            stack.extend(branch for branch in state.get("Branches", []) if isinstance(branch, dict))
+    return names
+
+
+def discover(clients: Clients, deployment: Deployment, state_machine_arn: str) -> Workflow:
+    """Read the deployed state machine, its Lambdas and the endpoint (nothing is changed)."""
+    try:
+        definition = json.loads(
+            clients.sfn.describe_state_machine(stateMachineArn=state_machine_arn)["definition"]
+        )
+        memory = {
+            name: clients.awslambda.get_function_configuration(FunctionName=name)["MemorySize"]
+            for name in sorted(lambda_functions(definition))
+        }
+        endpoint = clients.sagemaker.describe_endpoint(EndpointName=deployment.endpoint_name)
+        config = clients.sagemaker.describe_endpoint_config(
+            EndpointConfigName=endpoint["EndpointConfigName"]
+        )
+    except ClientError as err:
+        raise WorkflowNotDeployed(f"{err}: run `make deploy`") from None
+    variant = config["ProductionVariants"][0]
+    live = (endpoint.get("ProductionVariants") or [{}])[0]
+    capture_config = config.get("DataCaptureConfig") or {}
+    enabled = capture_config.get("EnableCapture", False)
+    return Workflow(
+        lambda_memory_mb=memory,
+        instance_type=variant.get("InstanceType", "serverless"),
+        instance_count=int(
+            live.get("CurrentInstanceCount") or variant.get("InitialInstanceCount", 1)
+        ),
+        capture_sampling=(
+            float(capture_config.get("InitialSamplingPercentage", 0)) if enabled else None
+        ),
+    )
+
+
+def planned_wall_s(options: Options, count: int) -> float:
+    """A rough duration for the cost estimate made before the run."""
+    if options.mode == "stream":
+        return options.duration + 10.0
+    if options.mode == "burst":
+        return count * 0.5 / options.concurrency + 10.0
+    return count * 0.05 + 10.0
+
+
+def confirm(estimate_usd: float, options: Options, target: str) -> None:
+    """On AWS, above ``CONFIRM_ABOVE_USD``: ``--yes``, or a "yes" typed on a terminal."""
+    if target != "aws" or estimate_usd <= CONFIRM_ABOVE_USD or options.yes:
+        return
+    if not sys.stdin.isatty():
+        raise ConfirmationRequired(
+            f"the run is estimated at ${estimate_usd:.2f} (above ${CONFIRM_ABOVE_USD:.2f}) and "
+            "there is no terminal to confirm it: pass --yes (make loadtest YES=1)"
+        )
+    answer = input(f"Estimated AWS cost ${estimate_usd:.2f}. Start the run? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise Declined("run not started")
+
+
+def run_loadtest(
+    options: Options,
+    deployment: Deployment,
+    clients: Clients,
+    target: str,
+    local_url: str = "",
+) -> Outcome:
+    """Run the load test described by ``options`` and write its results."""
+    check_options(options, target)
+    seed = options.seed if options.seed is not None else secrets.randbits(32)
+    started = datetime.now(timezone.utc)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    run_id = f"lt-{stamp}-{secrets.token_hex(3)}"
+    offsets = poisson_arrivals(options.rate, options.duration, seed)
+    count = len(offsets) if options.mode == "stream" else options.n
+    if count == 0:
+        raise InvalidArguments(
+            f"a stream of {options.rate}/s for {options.duration} s drew no arrival"
+        )
+    if count > options.max_executions:
+        raise TooManyExecutions(
+            f"the run would send {count} images through the workflow, above --max-executions "
+            f"{options.max_executions} (make loadtest MAX_EXECUTIONS=...)"
+        )
+    batch = options.mode == "batch"
+    state_machine_arn = (
+        deployment.batch_state_machine_arn if batch else deployment.state_machine_arn
+    )
+    workflow = discover(clients, deployment, state_machine_arn)
+    memory_mb = max(workflow.lambda_memory_mb.values(), default=128)
+    planned = cost.estimate(
+        cost.planned_usage(
+            images=count,
+            executions=1 if batch else count,
+            lambda_memory_mb=memory_mb,
+            instance_type=workflow.instance_type,
+            instances=workflow.instance_count,
+            wall_s=planned_wall_s(options, count),
+        )
+    )
+    print(
+        f"{run_id}: {options.mode}, {count} images, estimated AWS cost "
+        f"${planned['total']:.4f} ({cost.PRICES_AS_OF})",
+        file=sys.stderr,
+    )
+    confirm(planned["total"], options, target)
+
+    keys = read_test_keys(clients.s3, deployment.data_bucket)
+    items = plan_items(keys, count, bool(options.drift), seed)
+    if batch:
+        size = len(
+            json.dumps(
+                {"images": [submit.single_payload(deployment.data_bucket, it) for it in items]}
+            )
+        )
+        if size > MAX_INPUT_BYTES:
+            raise BatchTooLarge(
+                f"{count} images make a {size}-byte input, Step Functions allows "
+                f"{MAX_INPUT_BYTES}: use a smaller N"
+            )
+    items = upload_drift(clients.s3, deployment.data_bucket, run_id, items, seed)
+
+    local = target == "local"
+    counters_before = endpoint_counters(local_url, deployment.endpoint_name) if local else None
+    submissions, ended = _drive(
+        options, deployment, clients, state_machine_arn, run_id, items, offsets, local_url
+    )
+    endpoint_seen = (
+        counters_delta(counters_before, endpoint_counters(local_url, deployment.endpoint_name))
+        if local
+        else None
+    )
+    histories = _histories(clients, list(ended))
+    records = (_batch_records if batch else _single_records)(submissions, ended, histories)
+    finished = datetime.now(timezone.utc)
+
+    invocations, inference_ids = endpoint_invocations(histories, deployment.classify_function)
+    capture_records, capture_check = _check_capture(
+        clients, deployment, workflow, target, local_url, records, inference_ids, invocations
+    )
+    core = summarize(records)
+    summary = {
+        "submitted": core.submitted,
+        "succeeded": core.succeeded,
+        "by_status": core.by_status,
+        "lost": core.lost,
+        "throughput": round(core.throughput, 2),
+        "latency_ms": {k: None if v is None else round(v, 1) for k, v in core.latency_ms.items()},
+        "capture_records": capture_records,
+        "endpoint_invocations": invocations,
+        "estimated_cost_usd": 0.0,
+        "error_rate": round(core.error_rate, 4),
+        "retries": sum(facts.retries for facts in histories.values()),
+        "alerts_published": sum(
+            1
+            for facts in histories.values()
+            for a in facts.attempts
+            if a.resource_type == "sns" and a.outcome == "succeeded"
+        ),
+        "wall_s": round(core.wall_s, 3),
+        "max_start_lag_ms": (
+            round(max((s.lag_s for s in submissions), default=0.0) * 1000, 1)
+            if options.mode == "stream"
+            else None
+        ),
+        "capture_check": capture_check,
+        "local_stack_endpoint": endpoint_seen,
+        "cost_breakdown_usd": cost.estimate(_usage(histories, workflow, core.wall_s)),
+        "prices_as_of": cost.PRICES_AS_OF,
+    }
+    summary["estimated_cost_usd"] = summary["cost_breakdown_usd"]["total"]
+    run = {
+        "run_id": run_id,
+        "mode": options.mode,
+        "target": target,
+        "started": started.isoformat(timespec="milliseconds"),
+        "finished": finished.isoformat(timespec="milliseconds"),
+        "n": count,
+        "rate": options.rate if options.mode == "stream" else None,
+        "duration": options.duration if options.mode == "stream" else None,
+        "concurrency": None if batch else options.concurrency,
+        "drift": options.drift,
+        "faults": options.faults,
+        "state_machine_arn": state_machine_arn,
+        "seed": seed,
+    }
+    json_path, csv_path = report_paths(options.reports_dir, stamp)
+    write_results(json_path, csv_path, display_path(csv_path, repo_root()), run, summary, records)
+    problems = failures(core, options.max_error_rate)
+    if capture_check == "mismatch":
+        problems.append(f"{capture_records} capture records for {invocations} endpoint invocations")
+    if batch:
+        problems += batch_count_problems(ended, records)
+    return Outcome(run, summary, records, problems, json_path, csv_path)
+
+
+def _drive(
+    options: Options,
+    deployment: Deployment,
+    clients: Clients,
+    state_machine_arn: str,
+    run_id: str,
+    items: list[Item],
+    offsets: list[float],
+    local_url: str,
+) -> tuple[list[submit.Submission], dict[str, dict]]:
+    """Start the executions (faults on, if asked) and wait for all of them, or the deadline."""
+    executions = 1 if options.mode == "batch" else len(items)
+    in_flight = threading.Semaphore(options.concurrency)
+    with (
+        endpoint_faults(local_url, deployment.endpoint_name, options.faults),
+        tqdm(
+            total=len(items), desc="submitted", unit="img", position=0, disable=None
+        ) as submitted_bar,
+        tqdm(
+            total=executions, desc="finished", unit="exe", position=1, disable=None
+        ) as finished_bar,
+    ):
+
+        def ended(arn: str) -> None:
+            in_flight.release()
+            finished_bar.update()
+
+        with Tracker(clients.sfn, state_machine_arn, on_end=ended) as tracker:
+            if options.mode == "burst":
+                submissions = submit.burst(
+                    clients.sfn,
+                    state_machine_arn,
+                    deployment.data_bucket,
+                    run_id,
+                    items,
+                    options.concurrency,
+                    tracker,
+                    in_flight,
+                    submitted_bar,
+                    options.wait_timeout,
+                )
+            elif options.mode == "stream":
+                submissions = submit.stream(
+                    clients.sfn,
+                    state_machine_arn,
+                    deployment.data_bucket,
+                    run_id,
+                    items,
+                    offsets,
+                    options.concurrency,
+                    tracker,
+                    submitted_bar,
+                )
+            else:
+                submissions = [
+                    submit.batch(
+                        clients.sfn,
+                        state_machine_arn,
+                        deployment.data_bucket,
+                        run_id,
+                        items,
+                        tracker,
+                    )
+                ]
+                submitted_bar.update(len(items))
+            deadline = time.monotonic() + options.wait_timeout
+            left = tracker.wait(options.wait_timeout)
+            started = tracker.ended + sorted(left)
+    ended = describe_all(clients.sfn, started, deadline)
+    if len(ended) < len(started):
+        log.warning(
+            "executions still running at the deadline",
+            extra={"fields": {"n": len(started) - len(ended)}},
+        )
+    return submissions, ended
+
+
+def endpoint_invocations(
+    histories: dict[str, HistoryFacts], classify_function: str
+) -> tuple[int, set[str]]:
+    """Endpoint calls that returned an answer, and the InferenceIds they sent (module docs)."""
+    calls = [
+        attempt
+        for facts in histories.values()
+        for attempt in facts.attempts
+        if attempt.function == classify_function and attempt.outcome == "succeeded"
+    ]
+    return len(calls), {a.inference_id for a in calls if a.inference_id}
+
+
+def batch_count_problems(ended: dict[str, dict], records: list[ExecutionRecord]) -> list[str]:
+    """The batch's own ``counts`` must agree with its items (a check of the workflow's output)."""
+    problems = []
+    for description in ended.values():
+        output = json.loads(description.get("output") or "null")
+        counts = output.get("counts") if isinstance(output, dict) else None
+        if description["status"] != "SUCCEEDED" or not isinstance(counts, dict):
+            continue
+        items = Counter("ok" if r.status == "SUCCEEDED" else r.error or r.status for r in records)
+        if dict(items) != counts:
+            problems.append(f"the batch output counts {counts}, its items {dict(items)}")
+    return problems
+
+
+def _histories(clients: Clients, arns: list[str]) -> dict[str, HistoryFacts]:
+    """The parsed history of every ended execution (read in parallel, after the run)."""
+
+    def one(arn: str) -> tuple[str, HistoryFacts]:
+        return arn, parse_history(fetch_history(clients.sfn, arn))
+
+    facts: dict[str, HistoryFacts] = {}
+    with (
+        ThreadPoolExecutor(HISTORY_THREADS) as pool,
+        tqdm(total=len(arns), desc="histories", unit="exe", disable=None) as bar,
+    ):
+        for arn, parsed in pool.map(one, arns):
+            facts[arn] = parsed
+            bar.update()
+    return facts
+
+
+def _error_of(description: dict, facts: HistoryFacts | None) -> str:
+    if description["status"] == "SUCCEEDED":
+        return ""
+    return description.get("error") or (facts.execution_error if facts else "") or ""
+
+
+def _single_records(
+    submissions: list[submit.Submission],
+    ended: dict[str, dict],
+    histories: dict[str, HistoryFacts],
+) -> list[ExecutionRecord]:
+    """One record per image of a burst or stream: its execution's status, error and times."""
+    records = []
+    for sub in submissions:
+        item = sub.items[0]
+        description = ended.get(sub.execution_arn)
+        if sub.error:
+            record = ExecutionRecord("", item.s3_key, "NOT_STARTED", sub.error, None, None)
+        elif description is None:
+            record = ExecutionRecord(sub.execution_arn, item.s3_key, "RUNNING", "", None, None)
+        else:
+            record = ExecutionRecord(
+                sub.execution_arn,
+                item.s3_key,
+                description["status"],
+                _error_of(description, histories.get(sub.execution_arn)),
+                description["startDate"],
+                description["stopDate"],
+            )
+        record.drift_kind = item.drift_kind
+        records.append(record)
+    return records
+
+
+def batch_items(output: object) -> list[dict] | None:
+    """The per-item results list of a batch execution's output (``{"items": [...], ...}``)."""
+    if isinstance(output, dict):
+        if isinstance(output.get("items"), list):
+            return output["items"]
+        for value in output.values():
+            found = batch_items(value) if isinstance(value, dict) else None
+            if found is not None:
+                return found
+    return None
+
+
+def _batch_records(
+    submissions: list[submit.Submission],
+    ended: dict[str, dict],
+    histories: dict[str, HistoryFacts],
+) -> list[ExecutionRecord]:
+    """One record per image of the batch, from the item results (in input order).
+
+    An item's times are those of its Map iteration when the history has them. When the batch
+    execution as a whole failed, every image ends with the execution's error; an item missing
+    from the output (or naming another key than the one sent in its place) counts as lost.
+    """
+    (sub,) = submissions
+    arn = sub.execution_arn
+    description = ended.get(arn)
+    facts = histories.get(arn)
+    records = []
+    if sub.error or description is None:
+        status, error = ("NOT_STARTED", sub.error) if sub.error else ("RUNNING", "")
+        for item in sub.items:
+            records.append(
+                ExecutionRecord(arn, item.s3_key, status, error, None, None, item.drift_kind)
+            )
+        return records
+    results = None
+    if description["status"] == "SUCCEEDED":
+        results = batch_items(json.loads(description.get("output") or "null")) or []
+    iterations = facts.map_iterations if facts else {}
+    for index, item in enumerate(sub.items):
+        start, stop = iterations.get(index, (None, None))
+        if start is None or stop is None:
+            start, stop = description["startDate"], description["stopDate"]
+        if results is None:
+            status, error = description["status"], _error_of(description, facts)
+        elif index < len(results) and results[index].get("s3_key") == item.s3_key:
+            item_status = str(results[index].get("status", ""))
+            status, error = ("SUCCEEDED", "") if item_status == "ok" else ("FAILED", item_status)
+        else:
+            status, error, start, stop = "MISSING", "", None, None
+        records.append(
+            ExecutionRecord(arn, item.s3_key, status, error, start, stop, item.drift_kind)
+        )
+    return records
+
+
+def _check_capture(
+    clients: Clients,
+    deployment: Deployment,
+    workflow: Workflow,
+    target: str,
+    local_url: str,
+    records: list[ExecutionRecord],
+    inference_ids: set[str],
+    invocations: int,
+) -> tuple[int | None, str]:
+    """Count the run's capture records; ``ok`` when they equal the invocations."""
+    if workflow.capture_sampling is None:
+        return None, "capture off"
+    starts = [r.start for r in records if r.start is not None]
+    stops = [r.stop for r in records if r.stop is not None]
+    if not starts or not stops:
+        return 0, "ok" if invocations == 0 else "mismatch"
+    if target == "local":
+        control(local_url, "flush", {})
+    timeout_s, poll_s = CAPTURE_WAIT_S[target]
+    full = workflow.capture_sampling >= 100.0
+    found = capture.wait_for_records(
+        clients.s3,
+        deployment.capture_s3_uri,
+        deployment.endpoint_name,
+        inference_ids,
+        min(starts),
+        max(stops),
+        expected=invocations,
+        timeout_s=timeout_s if full else 0.0,
+        poll_s=poll_s,
+    )
+    if not full:
+        return found, f"sampling {workflow.capture_sampling:g}%: not compared"
+    return found, "ok" if found == invocations else "mismatch"
+
+
+def _usage(histories: dict[str, HistoryFacts], workflow: Workflow, wall_s: float) -> cost.Usage:
+    """What the run consumed, measured from the histories."""
+    lambda_attempts = [
+        a for facts in histories.values() for a in facts.attempts if a.resource_type == "lambda"
+    ]
+    gb_seconds = 0.0
+    for attempt in lambda_attempts:
+        if attempt.started is not None:
+            seconds = max(0.001, (attempt.ended - attempt.started).total_seconds())
+            memory = workflow.lambda_memory_mb.get(attempt.function, 128)
+            gb_seconds += seconds * memory / 1024.0
+    return cost.Usage(
+        transitions=sum(facts.transitions for facts in histories.values()),
+        lambda_requests=len(lambda_attempts),
+        lambda_gb_seconds=gb_seconds,
+        endpoint_instance_type=workflow.instance_type,
+        endpoint_instances=workflow.instance_count,
+        wall_s=wall_s,
+    )
+
+
+def target_from_env() -> tuple[str, str]:
+    """``(TARGET, local stack URL)``; the URL is empty for AWS."""
+    target = os.environ.get("TARGET", "local")
+    if target not in CAPTURE_WAIT_S:
+        raise CliError(f"TARGET must be local or aws, not {target!r}")
+    if target == "aws":
+        return target, ""
+    url = os.environ.get("AWS_ENDPOINT_URL", "")
+    if not url:
+        raise LocalStackControlError(
+            "TARGET=local needs AWS_ENDPOINT_URL, the local stack's URL (`make loadtest` sets it)"
+        )
+    return target, url

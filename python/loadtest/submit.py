@@ -1,0 +1,151 @@
+"""Starting executions: a closed-loop burst, an open-loop Poisson stream, or one batch.
+
+Every execution gets a unique name, ``<run-id>-<index>``, so that a retried StartExecution can
+never start an image twice (Step Functions refuses a second execution of the same name, and the
+first one's ARN follows from the name) and every execution maps back to exactly one image.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from botocore.exceptions import BotoCoreError, ClientError
+from tqdm import tqdm
+
+from loadtest.images import Item
+from loadtest.tracker import Tracker
+
+
+@dataclass
+class Submission:
+    """One StartExecution: what it carried and how the call went."""
+
+    name: str
+    items: list[Item]
+    execution_arn: str = ""
+    error: str = ""  # "StartExecution.<code>" when the execution could not be started
+    lag_s: float = 0.0  # how late the call was against its planned time (stream mode)
+
+
+def execution_name(run_id: str, index: int) -> str:
+    return f"{run_id}-{index:06d}"
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN Step Functions gives the execution ``name`` of a standard state machine."""
+    return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
+
+
+def start(sfn, state_machine_arn: str, submission: Submission, payload: dict) -> Submission:
+    """Start one execution; a failure is recorded on the submission, never raised."""
+    try:
+        response = sfn.start_execution(
+            stateMachineArn=state_machine_arn, name=submission.name, input=json.dumps(payload)
+        )
+        submission.execution_arn = response["executionArn"]
+    except ClientError as err:
+        code = err.response.get("Error", {}).get("Code", "ClientError")
+        if code == "ExecutionAlreadyExists":
+            # An SDK retry of a call that had in fact succeeded: the execution is ours.
+            submission.execution_arn = execution_arn(state_machine_arn, submission.name)
+        else:
+            submission.error = f"StartExecution.{code}"
+    except BotoCoreError as err:
+        submission.error = f"StartExecution.{type(err).__name__}"
+    return submission
+
+
+def single_payload(bucket: str, item: Item) -> dict:
+    return {"s3_bucket": bucket, "s3_key": item.s3_key}
+
+
+def burst(
+    sfn,
+    state_machine_arn: str,
+    bucket: str,
+    run_id: str,
+    items: list[Item],
+    concurrency: int,
+    tracker: Tracker,
+    in_flight: threading.Semaphore,
+    bar: tqdm,
+    stall_timeout_s: float,
+) -> list[Submission]:
+    """Start every item as fast as allowed, never more than ``concurrency`` in flight.
+
+    ``in_flight`` is released by the tracker when an execution ends (and here when a start
+    fails), so a new execution starts as soon as one of the previous ones has finished. When no
+    slot frees up for ``stall_timeout_s`` (executions that never end), the items left are not
+    started: they end as ``NotStarted.Stalled``, and the run's waiting reports the stuck ones.
+    """
+    submissions = [Submission(execution_name(run_id, it.index), [it]) for it in items]
+
+    def one(submission: Submission) -> None:
+        start(sfn, state_machine_arn, submission, single_payload(bucket, submission.items[0]))
+        if submission.execution_arn:
+            tracker.add(submission.execution_arn)
+        else:
+            in_flight.release()
+        bar.update()
+
+    stalled = False
+    with ThreadPoolExecutor(concurrency, thread_name_prefix="start") as pool:
+        for submission in submissions:
+            stalled = stalled or not in_flight.acquire(timeout=stall_timeout_s)
+            if stalled:
+                submission.error = "NotStarted.Stalled"
+                bar.update()
+                continue
+            pool.submit(one, submission)
+    return submissions
+
+
+def stream(
+    sfn,
+    state_machine_arn: str,
+    bucket: str,
+    run_id: str,
+    items: list[Item],
+    offsets: list[float],
+    threads: int,
+    tracker: Tracker,
+    bar: tqdm,
+) -> list[Submission]:
+    """Start item i at ``offsets[i]`` seconds from now, whatever is still running (open loop).
+
+    ``threads`` StartExecution calls may be in progress at once, so that a slow call does not
+    delay the next arrivals; the lag of each call against its planned time is recorded.
+    """
+    submissions = [Submission(execution_name(run_id, it.index), [it]) for it in items]
+    origin = time.monotonic()
+
+    def one(submission: Submission, offset: float) -> None:
+        submission.lag_s = max(0.0, time.monotonic() - origin - offset)
+        start(sfn, state_machine_arn, submission, single_payload(bucket, submission.items[0]))
+        if submission.execution_arn:
+            tracker.add(submission.execution_arn)
+        bar.update()
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="start") as pool:
+        for submission, offset in zip(submissions, offsets):
+            delay = origin + offset - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(one, submission, offset)
+    return submissions
+
+
+def batch(
+    sfn, state_machine_arn: str, bucket: str, run_id: str, items: list[Item], tracker: Tracker
+) -> Submission:
+    """One execution of the fan-out state machine over all items, in order."""
+    submission = Submission(f"{run_id}-batch", list(items))
+    payload = {"images": [single_payload(bucket, it) for it in items]}
+    start(sfn, state_machine_arn, submission, payload)
+    if submission.execution_arn:
+        tracker.add(submission.execution_arn)
+    return submission

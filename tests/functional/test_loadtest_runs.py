@@ -1,0 +1,193 @@
+"""The load test against the real workflow on the local stack: every mode, drift and faults.
+
+The workflow (asl/, the Lambda zip, an endpoint with data capture) is deployed once for the
+module by ``tests/deploy_helpers.py``. Its model scores images by brightness, so the outcome of
+each image is known from its key: ``bright`` and ``dark`` images are classified, ``grey`` ends
+``LowConfidence`` and ``broken`` (not an image) ends ``UnsupportedImageFormat``. Each test checks
+the run's accounting image by image against that, and the capture records against the endpoint
+invocations.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import boto3
+import pytest
+
+from deploy_helpers import Deployed, deploy_workflow, drain_queue, png, write_outputs
+from loadtest.faults import control
+from loadtest.images import DRIFT_PREFIX, plan_items
+from loadtest.results import CSV_COLUMNS
+from loadtest.run import Clients, Deployment, Options, Outcome, run_loadtest
+from loadtest.schedule import poisson_arrivals
+
+pytestmark = pytest.mark.stack
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGES = {
+    **{f"test/bicycle/bright{i}.png": png(250 - i) for i in range(5)},
+    **{f"test/motorcycle/dark{i}.png": png(5 + i) for i in range(5)},
+    "test/bicycle/grey.png": png(128),
+    "test/motorcycle/broken.png": b"this is not an image",
+}
+
+
+def expected_outcome(key: str) -> str:
+    name = key.rsplit("/", 1)[-1]
+    if name.startswith("grey"):
+        return "LowConfidence"
+    if name.startswith("broken"):
+        return "UnsupportedImageFormat"
+    return "succeeded"
+
+
+@pytest.fixture(scope="module")
+def deployed(local_stack, tmp_path_factory) -> Deployed:
+    work = tmp_path_factory.mktemp("loadtest")
+    deployment = deploy_workflow(work, IMAGES)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OUTPUTS_DIR", str(work / "outputs"))
+        write_outputs(work / "outputs", "serving", deployment.outputs)
+        yield deployment
+
+
+def run(local_stack: str, tmp_path: Path, **options) -> Outcome:
+    options.setdefault("seed", 11)
+    options.setdefault("max_error_rate", 1.0)
+    return run_loadtest(
+        Options(reports_dir=tmp_path / "reports", **options),
+        Deployment.from_outputs(),
+        Clients.create(options.get("concurrency", 16)),
+        "local",
+        local_stack,
+    )
+
+
+def check_exact_accounting(outcome: Outcome, images: int, with_faults: bool = False) -> None:
+    """Every image has one outcome, the expected one; capture records == invocations."""
+    summary, records = outcome.summary, outcome.records
+    assert summary["submitted"] == len(records) == images == outcome.run["n"]
+    assert summary["lost"] == 0
+    assert sum(summary["by_status"].values()) == images
+    assert summary["by_status"] == dict(Counter(r.outcome for r in records))
+    for record in records:
+        wanted = expected_outcome(record.s3_key) if not record.drift_kind else None
+        if wanted is not None and not (with_faults and record.outcome == "EndpointError"):
+            assert record.outcome == wanted, record
+        assert record.latency_ms is not None and record.latency_ms > 0
+    # One capture record per endpoint call that returned an answer, and nothing else.
+    seen = summary["local_stack_endpoint"]
+    assert summary["capture_check"] == "ok"
+    assert summary["capture_records"] == summary["endpoint_invocations"] == seen["answered"]
+    assert seen["captured"] == seen["answered"]
+    answered = sum(1 for r in records if r.outcome in ("succeeded", "LowConfidence"))
+    assert summary["endpoint_invocations"] == answered
+    check_files(outcome)
+
+
+def check_files(outcome: Outcome) -> None:
+    document = json.loads(outcome.json_path.read_text())
+    assert document["run"] == outcome.run and document["summary"] == outcome.summary
+    assert Path(document["executions_csv"]).name == outcome.csv_path.name
+    for key in ("run_id", "mode", "target", "started", "finished", "n", "rate", "duration"):
+        assert key in document["run"]
+    for key in ("concurrency", "drift", "faults", "state_machine_arn"):
+        assert key in document["run"]
+    with outcome.csv_path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == CSV_COLUMNS
+    assert len(rows) == outcome.summary["submitted"]
+    assert [r["s3_key"] for r in rows] == [r.s3_key for r in outcome.records]
+
+
+def test_burst_of_10(deployed, local_stack, tmp_path):
+    outcome = run(local_stack, tmp_path, mode="burst", n=10, concurrency=4)
+    check_exact_accounting(outcome, 10)
+    run_id = outcome.run["run_id"]
+    names = [r.execution_arn.rsplit(":", 1)[1] for r in outcome.records]
+    assert names == [f"{run_id}-{i:06d}" for i in range(10)]
+    assert outcome.summary["throughput"] > 0
+    assert outcome.summary["estimated_cost_usd"] > 0
+
+
+def test_stream_for_3_seconds(deployed, local_stack, tmp_path):
+    outcome = run(local_stack, tmp_path, mode="stream", rate=4.0, duration=3.0, seed=5)
+    planned = len(poisson_arrivals(4.0, 3.0, 5))
+    check_exact_accounting(outcome, planned)
+    starts = sorted(r.start for r in outcome.records)
+    assert (starts[-1] - starts[0]).total_seconds() > 1.0  # spread over time, not a burst
+    assert outcome.run["rate"] == 4.0 and outcome.run["duration"] == 3.0
+
+
+def test_batch_of_20_with_drift(deployed, local_stack, tmp_path):
+    s3 = boto3.client("s3")
+    bucket = deployed.outputs["data_bucket"]
+
+    def dataset() -> dict[str, str]:
+        listing = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+        return {o["Key"]: o["ETag"] for o in listing if not o["Key"].startswith("loadtest/")}
+
+    before = dataset()
+    outcome = run(local_stack, tmp_path, mode="batch", n=20, drift=1)
+    check_exact_accounting(outcome, 20)
+    assert dataset() == before  # the dataset is only read
+    run_id = outcome.run["run_id"]
+    drifted = [r for r in outcome.records if r.drift_kind]
+    # 30 % of 20 are altered, except those whose source is `broken` (it cannot be altered).
+    planned = plan_items(deployed.test_keys, 20, drift=True, seed=outcome.run["seed"])
+    assert sum(1 for p in planned if p.drift_kind) == 6
+    assert len(drifted) == sum(1 for p in planned if p.drift_kind and "broken" not in p.s3_key)
+    assert len(drifted) >= 4
+    assert all(r.s3_key.startswith(f"{DRIFT_PREFIX}/{run_id}/{r.drift_kind}/") for r in drifted)
+    assert len({r.execution_arn for r in outcome.records}) == 1
+    assert outcome.run["concurrency"] is None
+
+
+def test_faults_are_retried_or_alerted_and_accounting_stays_exact(deployed, local_stack, tmp_path):
+    drain_queue(deployed.alert_queue_url)
+    outcome = run(local_stack, tmp_path, mode="burst", n=40, concurrency=8, faults=0.3)
+    check_exact_accounting(outcome, 40, with_faults=True)
+    seen = outcome.summary["local_stack_endpoint"]
+    faults = seen["injected_faults"]
+    # The failed calls (503s, model errors) returned nothing, so nothing was captured for them.
+    assert seen["calls"] == seen["answered"] + seen["model_errors"] + (
+        faults["model_error"] + faults["service_unavailable"]
+    )
+    failed = Counter(r.outcome for r in outcome.records if r.outcome != "succeeded")
+    # Transient faults (503s, stalls) were all retried away; each model error ended its
+    # execution as EndpointError (not retried: the model, not the service, failed).
+    assert faults["service_unavailable"] + faults["stall"] > 0
+    assert "EndpointThrottled" not in failed
+    assert failed["EndpointError"] == faults["model_error"] and seen["model_errors"] == 0
+    # Whatever still failed was alerted, once per execution, with its error name.
+    names = {r.execution_arn.rsplit(":", 1)[1] for r in outcome.records}
+    alerts = [m for m in drain_queue(deployed.alert_queue_url) if m.get("execution") in names]
+    assert Counter(m["error"] for m in alerts) == failed
+    assert outcome.summary["alerts_published"] == sum(failed.values())
+    # Faults are off again after the run.
+    assert control(local_stack, "stats")["fault_rates"] == {}
+
+
+def test_cli_exits_1_when_the_error_rate_is_above_the_limit(deployed, local_stack, tmp_path):
+    env = {**os.environ, "TARGET": "local"}
+    command = [sys.executable, "-m", "loadtest", "--mode", "burst", "--n", str(len(IMAGES))]
+    command += ["--seed", "1", "--reports-dir", str(tmp_path), "--max-error-rate", "0.05"]
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    # All 12 images once: `broken` fails, so the error rate is 1/12 > 0.05.
+    assert result.returncode == 1, result.stderr
+    assert "error: RunFailed: error rate 0.083 above --max-error-rate 0.05" in result.stderr
+    assert "UnsupportedImageFormat" in result.stdout and "lost" in result.stdout
+    (written,) = tmp_path.glob("loadtest-*.json")
+    summary = json.loads(written.read_text())["summary"]
+    assert summary["by_status"] == {
+        "LowConfidence": 1,
+        "UnsupportedImageFormat": 1,
+        "succeeded": 10,
+    }
