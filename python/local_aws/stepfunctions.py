@@ -1,0 +1,260 @@
+"""Step Functions: what moto's executing backend lacks for this project.
+
+- Executions run for real: moto's ASL interpreter is switched on (``execute_state_machine``) before
+  any state machine exists. It calls SNS and the other services through boto3 at
+  ``localhost:$MOTO_PORT``, i.e. through this stack; Lambda tasks invoke moto's Lambda backend
+  directly (``_InProcessLambda``), which runs the real handlers (``lambda_runtime``).
+- ``StartExecution`` without a name gets a UUID, as on AWS (moto would name it ``None``, and a
+  second unnamed start would fail with ``ExecutionAlreadyExists``).
+- ``ValidateStateMachineDefinition`` and ``ListStateMachineVersions``, which the Terraform AWS
+  provider calls on every apply (stock moto answers 500 and the provider retries for minutes).
+- Speed: the interpreter parses the definition with ANTLR on every execution (~14 ms) and builds a
+  new boto3 client for every task (~10 ms). Parsed programs are cached per definition (they hold
+  no per-execution state: that lives in the execution's environment) and clients per service and
+  region (boto3 clients are thread-safe). More in ``speedups``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import io
+import json
+import os
+import threading
+import uuid
+from typing import Any
+
+from local_aws import speedups
+
+_PROGRAM_CACHE_SIZE = 64
+_CLIENT_POOL_SIZE = 128
+
+
+_interpreter_ready = threading.Event()
+
+
+def install() -> None:
+    """Patch moto's Step Functions; the interpreter half loads in the background.
+
+    Importing moto's ASL interpreter takes seconds (its service integrations pull in moto's EC2
+    data), so it is imported by a background thread once the stack serves; Step Functions
+    requests wait for it (``_wait_for_interpreter``), everything else is served at once.
+    """
+    from moto.core.config import default_user_config
+    from moto.stepfunctions import responses
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    default_user_config["stepfunctions"] = {"execute_state_machine": True}
+    # Before any interpreter module imports it by name, so that they all get the shared one.
+    _share_boto_clients()
+    original_get_backend = responses.get_backend
+
+    def get_backend(account: str, region: str) -> Any:
+        _wait_for_interpreter()
+        return original_get_backend(account, region)
+
+    responses.get_backend = get_backend
+    StepFunctionResponse.validate_state_machine_definition = _validate  # type: ignore[attr-defined]
+    StepFunctionResponse.list_state_machine_versions = _list_versions  # type: ignore[attr-defined]
+    threading.Thread(target=_install_interpreter, name="sfn-import", daemon=True).start()
+
+
+def _wait_for_interpreter() -> None:
+    if not _interpreter_ready.wait(timeout=120):
+        raise RuntimeError("moto's Step Functions interpreter did not load within 120 s")
+
+
+def _install_interpreter() -> None:
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.utils import boto_client
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    assert lambda_eval_utils.boto_client_for is boto_client.boto_client_for
+    original_start = StepFunctionsParserBackend.start_execution
+
+    def start_execution(
+        self: Any,
+        state_machine_arn: str,
+        name: str | None = None,
+        execution_input: str | None = None,
+        trace_header: str | None = None,
+    ) -> Any:
+        _forget_finished_threads()
+        return original_start(
+            self, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header
+        )
+
+    StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
+    ExecutionWorker._get_evaluation_entrypoint = _cached_entrypoint  # type: ignore[method-assign]
+    # A component's heap key names its slot in each execution's own heap. moto draws it lazily at
+    # random, which races once programs are shared; the object's id is stable and unique.
+    EvalComponent.heap_key = property(lambda self: f"heap-{id(self)}")  # type: ignore[assignment]
+    speedups.install_stepfunctions()
+    speedups.freeze_long_lived_objects()
+    _interpreter_ready.set()
+
+
+@functools.lru_cache(maxsize=_PROGRAM_CACHE_SIZE)
+def _parse(definition: str) -> Any:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    return AmazonStateLanguageParser.parse(definition)[0]
+
+
+def _cached_entrypoint(worker: Any) -> Any:
+    return _parse(worker._evaluation_details.state_machine_details.definition)
+
+
+def _forget_finished_threads() -> None:
+    """moto keeps every interpreter thread in a module list; drop the finished ones."""
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    if len(TMP_THREADS) > 1000:
+        TMP_THREADS[:] = [thread for thread in TMP_THREADS if thread.is_alive()]
+
+
+def _share_boto_clients() -> None:
+    """One boto3 client per (service, region) for the interpreter instead of one per task.
+
+    Same settings as moto's ``boto_client_for`` (no retries, no parameter validation), plus a
+    connection pool large enough for many concurrent executions, and 127.0.0.1 rather than
+    ``localhost`` (which may resolve to ::1 first, where the stack does not listen).
+    """
+    import boto3
+    from botocore.config import Config
+    from moto.settings import moto_server_port
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    clients: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
+    config = Config(
+        parameter_validation=False,
+        retries={"max_attempts": 0, "total_max_attempts": 1},
+        connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+        read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+        max_pool_connections=_CLIENT_POOL_SIZE,
+    )
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (region, service)
+        client = clients.get(key)
+        if client is None:
+            with lock:
+                client = clients.get(key)
+                if client is None:
+                    client = boto3.client(
+                        service_name=service,
+                        region_name=region,
+                        endpoint_url=f"http://127.0.0.1:{moto_server_port()}",
+                        aws_access_key_id="ak",
+                        aws_secret_access_key="sk",
+                        config=config,
+                    )
+                    if service == "lambda":
+                        client = _InProcessLambda(region, client)
+                    clients[key] = client
+        return client
+
+    boto_client.boto_client_for = boto_client_for
+
+
+class _InProcessLambda:
+    """The interpreter's Lambda client: ``Invoke`` goes straight to moto's Lambda backend.
+
+    A Lambda task otherwise makes an HTTP request from the stack to itself: botocore serialising
+    and signing on one side, werkzeug, Flask and moto's dispatch on the other, about a third of
+    the stack's CPU time per 3-task execution. Here the function is looked up in the same backend
+    and invoked through the same ``LambdaFunction.invoke`` as an ``Invoke`` API call, and the
+    answer has the shape botocore gives the interpreter (``StatusCode``, ``FunctionError``,
+    ``ExecutedVersion``, a readable ``Payload``; a missing function raises the same
+    ``ResourceNotFoundException`` ``ClientError``). Every other operation uses the HTTP client.
+    """
+
+    def __init__(self, region: str, http_client: Any) -> None:
+        self._region = region
+        self._http_client = http_client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._http_client, name)
+
+    def invoke(
+        self,
+        FunctionName: str,  # noqa: N803 (botocore's parameter names)
+        Payload: bytes = b"",  # noqa: N803
+        Qualifier: str | None = None,  # noqa: N803
+        InvocationType: str = "RequestResponse",  # noqa: N803
+        **_: Any,
+    ) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+        from moto.awslambda.exceptions import LambdaClientError
+        from moto.awslambda.models import lambda_backends
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        account = os.environ.get("MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT_ID)
+        if FunctionName.startswith("arn:"):
+            account = FunctionName.split(":")[4]
+        request_id = str(uuid.uuid4())
+        metadata = {"RequestId": request_id, "HTTPStatusCode": 200, "HTTPHeaders": {}}
+        try:
+            function = lambda_backends[account][self._region].get_function(FunctionName, Qualifier)
+            response_headers: dict[str, str] = {}
+            payload = function.invoke(
+                Payload, {"x-amz-invocation-type": InvocationType}, response_headers
+            )
+        except LambdaClientError as err:
+            metadata["HTTPStatusCode"] = err.code
+            error = {"Error": {"Code": err.error_type, "Message": err.message}}
+            raise ClientError(dict(error, ResponseMetadata=metadata), "Invoke") from err
+        response: dict[str, Any] = {
+            "ResponseMetadata": metadata,
+            "StatusCode": 202 if InvocationType == "Event" else 200,
+            "ExecutedVersion": response_headers.get("x-amz-executed-version", "$LATEST"),
+            "Payload": io.BytesIO(payload),
+        }
+        if "x-amz-function-error" in response_headers:
+            response["FunctionError"] = response_headers["x-amz-function-error"]
+        return response
+
+
+def _validate(self: Any) -> tuple[str, dict[str, str]]:
+    """``ValidateStateMachineDefinition``: parse with moto's ASL parser, report like AWS."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    _wait_for_interpreter()
+    definition = self._get_param("definition") or ""
+    diagnostics = []
+    try:
+        AmazonStateLanguageParser.parse(definition)
+    except Exception as err:  # the parser raises various types; all mean "invalid"
+        diagnostics.append(
+            {"severity": "ERROR", "code": "SCHEMA_VALIDATION_FAILED", "message": str(err)[:1000]}
+        )
+    body = {"result": "FAIL" if diagnostics else "OK", "diagnostics": diagnostics}
+    body["truncated"] = False
+    return json.dumps(body), {"Content-Type": "application/x-amz-json-1.0"}
+
+
+def _list_versions(self: Any) -> tuple[str, dict[str, str]]:
+    """``ListStateMachineVersions``: the versions moto keeps when a machine is published."""
+    state_machine = self.stepfunction_backend.describe_state_machine(
+        self._get_param("stateMachineArn")
+    )
+    versions = sorted(state_machine.versions.values(), key=lambda v: v.version, reverse=True)
+    body = {
+        "stateMachineVersions": [
+            {"stateMachineVersionArn": v.arn, "creationDate": _epoch(v.creation_date)}
+            for v in versions
+        ]
+    }
+    return json.dumps(body), {"Content-Type": "application/x-amz-json-1.0"}
+
+
+def _epoch(value: dt.datetime) -> float:
+    """moto keeps naive UTC datetimes."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.timestamp()

@@ -1,0 +1,184 @@
+"""Shared pytest fixtures."""
+
+# --- CIFAR-100 tiny tarball (tests/cifar_fixture.py) ----------------------------------------
+import pytest as _cifar_pytest
+from cifar_fixture import write_tiny_cifar_tarball as _write_tiny_cifar_tarball
+
+
+@_cifar_pytest.fixture(scope="session")
+def tiny_cifar_tarball(tmp_path_factory):
+    """A tiny CIFAR-100 tarball in the official format (read-only: copy it to alter it)."""
+    return _write_tiny_cifar_tarball(tmp_path_factory.mktemp("cifar") / "cifar-100-python.tar.gz")
+
+
+# --- end of CIFAR-100 tiny tarball -----------------------------------------------------------
+
+
+# --- training (tests/train_support.py) -------------------------------------------------------
+@_cifar_pytest.fixture(scope="session")
+def train_dataset(tmp_path_factory):
+    """A tiny processed dataset (two classes) in the layout of `make data` (read-only)."""
+    from train_support import write_dataset
+
+    return write_dataset(tmp_path_factory.mktemp("processed"))
+
+
+@_cifar_pytest.fixture(scope="session")
+def trained_run(train_dataset, tmp_path_factory):
+    """One tiny local training run: ``(RunDir, summary)`` (read-only: copy files to alter them)."""
+    from train import local_job
+    from train_support import TINY_HYPERPARAMETERS
+
+    models = tmp_path_factory.mktemp("models")
+    return local_job.train_local(
+        train_dataset, models, "scones-test-run", TINY_HYPERPARAMETERS, progress=False
+    )
+
+
+@_cifar_pytest.fixture()
+def train_aws(monkeypatch, tmp_path):
+    """moto (in-process) with the base outputs of `make infra` and their buckets; yields the
+    base outputs. AWS_ENDPOINT_URL is removed so that no call can leave for the local stack."""
+    from moto import mock_aws
+
+    from train_support import BASE_OUTPUTS, write_outputs
+
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("OUTPUTS_DIR", str(tmp_path / "outputs"))
+    write_outputs(tmp_path / "outputs", "base", BASE_OUTPUTS)
+    with mock_aws():
+        import boto3
+
+        s3 = boto3.client("s3")
+        for bucket in ("data_bucket", "model_bucket"):
+            s3.create_bucket(Bucket=BASE_OUTPUTS[bucket])
+        yield dict(BASE_OUTPUTS)
+
+
+@_cifar_pytest.fixture()
+def no_network(monkeypatch):
+    """Every socket connection attempt is recorded and refused; the test asserts none."""
+    import socket
+
+    attempts: list = []
+
+    def refuse(self, address, *args, **kwargs):
+        attempts.append(address)
+        raise OSError(f"network access in a test: {address}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    return attempts
+
+
+# --- end of training -------------------------------------------------------------------------
+
+
+# --- local AWS stack (python/local_aws) ------------------------------------------------------
+# No test may reach real AWS: real credentials, profiles and config files are dropped from the
+# environment before any test module is imported, and dummy ones take their place. Tests that
+# use moto in-process (mock_aws) need nothing else; tests that need the local stack take the
+# session fixture `local_stack`, which starts `python -m local_aws serve` (the process
+# `make up` starts) on a free port.
+import json as _stack_json
+import os as _stack_os
+import signal as _stack_signal
+import socket as _stack_socket
+import subprocess as _stack_subprocess
+import sys as _stack_sys
+import time as _stack_time
+import urllib.request as _stack_urllib
+
+import pytest as _stack_pytest
+
+_REAL_AWS_VARIABLES = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CA_BUNDLE",
+    "AWS_ENDPOINT_URL",
+)
+for _name in _REAL_AWS_VARIABLES:
+    _stack_os.environ.pop(_name, None)
+_stack_os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": _stack_os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": _stack_os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+)
+_STACK_START_TIMEOUT_S = 60.0
+
+
+def _free_port() -> int:
+    with _stack_socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _stack_healthy(url: str) -> bool:
+    try:
+        with _stack_urllib.urlopen(f"{url}/_local/health", timeout=1) as response:
+            return _stack_json.loads(response.read()).get("status") == "ok"
+    except (OSError, ValueError):
+        return False
+
+
+@_stack_pytest.fixture(scope="session")
+def local_stack(tmp_path_factory):
+    """The local AWS stack for this test session; yields its URL (``http://127.0.0.1:PORT``).
+
+    While it runs, ``AWS_ENDPOINT_URL`` points at it, so plain ``boto3.client(...)`` calls reach
+    it. Its log is ``stack.log`` in the fixture's temporary directory (shown if it fails to start).
+    """
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path_factory.mktemp("local_stack") / "stack.log"
+    with open(log_path, "wb") as log:
+        process = _stack_subprocess.Popen(
+            [_stack_sys.executable, "-m", "local_aws", "serve", "--port", str(port)],
+            stdout=log,
+            stderr=_stack_subprocess.STDOUT,
+            stdin=_stack_subprocess.DEVNULL,
+        )
+    deadline = _stack_time.monotonic() + _STACK_START_TIMEOUT_S
+    while not _stack_healthy(url):
+        if process.poll() is not None or _stack_time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the local stack did not start:\n{log_path.read_text()[-3000:]}")
+        _stack_time.sleep(0.05)
+    _stack_os.environ["AWS_ENDPOINT_URL"] = url
+    try:
+        yield url
+    finally:
+        _stack_os.environ.pop("AWS_ENDPOINT_URL", None)
+        process.send_signal(_stack_signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except _stack_subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@_stack_pytest.fixture(autouse=True)
+def _aws_endpoint_only_for_stack_tests(request, monkeypatch):
+    """Tests that do not use the stack never see its AWS_ENDPOINT_URL (moto in-process instead)."""
+    if "local_stack" not in request.fixturenames:
+        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+# --- end of local AWS stack ------------------------------------------------------------------

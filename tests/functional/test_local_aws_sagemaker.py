@@ -1,0 +1,357 @@
+"""SageMaker on the local stack: real model servers, ModelError/ValidationError, data capture.
+
+The model is a tiny torch network with its own ``inference.py``, packed by the test in
+SageMaker's ``model.tar.gz`` layout; the capture files are compared with files a real endpoint
+wrote (``tests/fixtures/capture/``).
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import io
+import json
+import re
+import tarfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import boto3
+import numpy as np
+import pytest
+from botocore.config import Config
+from PIL import Image
+
+pytestmark = pytest.mark.stack
+
+GROUND_TRUTH = Path(__file__).resolve().parents[1] / "fixtures" / "capture"
+ROLE = "arn:aws:iam::123456789012:role/sagemaker-test"
+
+INFERENCE_PY = """
+import io
+import json
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def model_fn(model_dir):
+    model = torch.nn.Linear(3, 2)
+    model.load_state_dict(torch.load(f"{model_dir}/model.pth", weights_only=True))
+    return model.eval()
+
+
+def input_fn(body, content_type):
+    image = Image.open(io.BytesIO(body)).convert("RGB")
+    pixels = np.asarray(image, dtype=np.float32) / 255.0
+    return torch.from_numpy(pixels.mean(axis=(0, 1))).unsqueeze(0)
+
+
+def predict_fn(data, model):
+    with torch.no_grad():
+        return torch.softmax(model(data), dim=1)[0]
+
+
+def output_fn(prediction, accept):
+    return json.dumps(prediction.tolist())
+"""
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def png(seed: int) -> bytes:
+    pixels = (np.random.default_rng(seed).random((32, 32, 3)) * 255).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> tuple[bytes, object]:
+    """``(model.tar.gz bytes, inference module loaded here)`` to compute expected answers."""
+    import torch
+
+    work = tmp_path_factory.mktemp("model")
+    (work / "code").mkdir()
+    (work / "code" / "inference.py").write_text(INFERENCE_PY)
+    torch.manual_seed(7)
+    torch.save(torch.nn.Linear(3, 2).state_dict(), work / "model.pth")
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as archive:
+        archive.add(work / "model.pth", arcname="model.pth")
+        archive.add(work / "code" / "inference.py", arcname="code/inference.py")
+    spec = importlib.util.spec_from_file_location("tiny_inference", work / "code" / "inference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.loaded = module.model_fn(str(work))
+    return out.getvalue(), module
+
+
+def expected_output(module: object, body: bytes) -> list[float]:
+    data = module.input_fn(body, "image/png")
+    return json.loads(module.output_fn(module.predict_fn(data, module.loaded), "application/json"))
+
+
+@pytest.fixture(scope="module")
+def buckets(local_stack, model) -> dict[str, str]:
+    s3 = boto3.client("s3")
+    names = {"models": unique("models"), "capture": unique("capture")}
+    for bucket in names.values():
+        s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=names["models"], Key="run-1/model.tar.gz", Body=model[0])
+    return names
+
+
+def capture_config(bucket: str, percentage: int) -> dict:
+    return {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": percentage,
+        "DestinationS3Uri": f"s3://{bucket}/datacapture",
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]},
+    }
+
+
+def create_endpoint(name: str, container: dict, data_capture: dict) -> str:
+    sagemaker = boto3.client("sagemaker")
+    sagemaker.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer=container)
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": name,
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+        DataCaptureConfig=data_capture,
+    )
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    assert sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"] == "InService"
+    return name
+
+
+@pytest.fixture(scope="module")
+def endpoint(buckets) -> str:
+    """An endpoint on ``ModelDataUrl`` capturing every invocation."""
+    container = {
+        "Image": "pytorch-inference:2.3-cpu-py311",
+        "ModelDataUrl": f"s3://{buckets['models']}/run-1/model.tar.gz",
+    }
+    return create_endpoint(unique("tiny"), container, capture_config(buckets["capture"], 100))
+
+
+def flush(url: str) -> None:
+    request = urllib.request.Request(f"{url}/_local/flush", data=b"{}", method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+
+
+def stats(url: str, endpoint_name: str) -> dict:
+    with urllib.request.urlopen(f"{url}/_local/stats", timeout=10) as response:
+        return json.loads(response.read())["endpoints"].get(endpoint_name, {})
+
+
+def capture_objects(bucket: str, endpoint_name: str) -> list[str]:
+    listed = boto3.client("s3").list_objects_v2(
+        Bucket=bucket, Prefix=f"datacapture/{endpoint_name}/"
+    )
+    return [item["Key"] for item in listed.get("Contents", [])]
+
+
+def test_invoke_endpoint_answers_with_the_models_output(endpoint, model):
+    runtime = boto3.client("sagemaker-runtime")
+    for seed in range(3):
+        body = png(seed)
+        response = runtime.invoke_endpoint(
+            EndpointName=endpoint, ContentType="image/png", Body=body
+        )
+        assert response["ContentType"] == "application/json"
+        assert response["InvokedProductionVariant"] == "AllTraffic"
+        answer = json.loads(response["Body"].read())
+        assert answer == pytest.approx(expected_output(model[1], body), abs=1e-6)
+
+
+def test_an_error_in_inference_py_is_a_model_error_with_its_message(endpoint):
+    runtime = boto3.client("sagemaker-runtime")
+    with pytest.raises(runtime.exceptions.ModelError) as raised:
+        runtime.invoke_endpoint(EndpointName=endpoint, ContentType="image/png", Body=b"not a png")
+    response = raised.value.response
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert response["OriginalStatusCode"] == 500
+    assert "cannot identify image file" in response["OriginalMessage"]
+    assert "cannot identify image file" in response["Error"]["Message"]
+
+
+def test_an_unknown_endpoint_is_a_validation_error(local_stack):
+    runtime = boto3.client("sagemaker-runtime")
+    with pytest.raises(runtime.exceptions.ValidationError) as raised:
+        runtime.invoke_endpoint(EndpointName="no-such-endpoint", ContentType="image/png", Body=b"x")
+    assert "no-such-endpoint" in raised.value.response["Error"]["Message"]
+
+
+def test_capture_is_written_as_sagemaker_writes_it(local_stack, endpoint, buckets):
+    runtime = boto3.client("sagemaker-runtime")
+    sent = {}
+    for seed, inference_id in ((10, "test/bicycle/img-10.png"), (11, None)):
+        body = png(seed)
+        options = {"InferenceId": inference_id} if inference_id else {}
+        response = runtime.invoke_endpoint(
+            EndpointName=endpoint, ContentType="image/png", Body=body, **options
+        )
+        sent[base64.b64encode(body).decode()] = (inference_id, response["Body"].read().decode())
+    flush(local_stack)
+
+    keys = capture_objects(buckets["capture"], endpoint)
+    assert keys, "no capture file after flush"
+    pattern = rf"datacapture/{endpoint}/AllTraffic/\d{{4}}/\d\d/\d\d/\d\d/\d\d-\d\d-\d{{3}}-[0-9a-f-]{{36}}\.jsonl"
+    for key in keys:
+        assert re.fullmatch(pattern, key), key
+    for truth in GROUND_TRUTH.glob("*.jsonl"):  # the names real files have, for comparison
+        assert re.fullmatch(r"\d\d-\d\d-\d{3}-[0-9a-f-]{36}\.jsonl", truth.name)
+
+    truth_line = next(GROUND_TRUTH.glob("*.jsonl")).read_text().splitlines()[0]
+    truth = json.loads(truth_line)
+    lines = []
+    for key in keys:
+        text = boto3.client("s3").get_object(Bucket=buckets["capture"], Key=key)["Body"].read()
+        assert text.endswith(b"\n")
+        lines += text.decode().splitlines()
+    records = [json.loads(line) for line in lines]
+    mine = [r for r in records if r["captureData"]["endpointInput"]["data"] in sent]
+    assert len(mine) == len(sent) == 2  # each invocation captured exactly once
+    for line, record in zip(lines, records):
+        # Same layout as the real files: key order, compact separators, field names.
+        assert json.dumps(record, separators=(",", ":")) == line
+        assert list(record) == list(truth)
+        assert list(record["captureData"]) == list(truth["captureData"])
+        for part in ("endpointInput", "endpointOutput"):
+            assert list(record["captureData"][part]) == list(truth["captureData"][part])
+            assert record["captureData"][part]["mode"] == truth["captureData"][part]["mode"]
+        assert record["eventVersion"] == truth["eventVersion"]
+        assert re.fullmatch(
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", record["eventMetadata"]["inferenceTime"]
+        )
+    for record in mine:
+        captured_in = record["captureData"]["endpointInput"]
+        captured_out = record["captureData"]["endpointOutput"]
+        inference_id, answer = sent[captured_in["data"]]
+        assert (captured_in["observedContentType"], captured_in["encoding"]) == (
+            "image/png",
+            "BASE64",
+        )
+        assert (captured_out["observedContentType"], captured_out["encoding"]) == (
+            truth["captureData"]["endpointOutput"]["observedContentType"],
+            truth["captureData"]["endpointOutput"]["encoding"],
+        )
+        assert captured_out["data"] == answer
+        metadata = record["eventMetadata"]
+        if inference_id:
+            assert list(metadata) == ["eventId", "inferenceId", "inferenceTime"]
+            assert metadata["inferenceId"] == inference_id
+        else:
+            assert list(metadata) == list(truth["eventMetadata"]) == ["eventId", "inferenceTime"]
+        uuid.UUID(metadata["eventId"])
+
+
+def test_a_model_package_endpoint_with_zero_sampling_captures_nothing(local_stack, buckets, model):
+    sagemaker = boto3.client("sagemaker")
+    group = unique("group")
+    sagemaker.create_model_package_group(ModelPackageGroupName=group)
+    package = sagemaker.create_model_package(
+        ModelPackageGroupName=group,
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [
+                {
+                    "Image": "pytorch-inference:2.3-cpu-py311",
+                    "ModelDataUrl": f"s3://{buckets['models']}/run-1/model.tar.gz",
+                }
+            ],
+            "SupportedContentTypes": ["image/png"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+    )["ModelPackageArn"]
+    name = create_endpoint(
+        unique("packaged"), {"ModelPackageName": package}, capture_config(buckets["capture"], 0)
+    )
+    runtime = boto3.client("sagemaker-runtime")
+    for seed in range(5):
+        body = png(seed)
+        response = runtime.invoke_endpoint(EndpointName=name, ContentType="image/png", Body=body)
+        assert json.loads(response["Body"].read()) == pytest.approx(
+            expected_output(model[1], body), abs=1e-6
+        )
+    flush(local_stack)
+    assert capture_objects(buckets["capture"], name) == []
+    seen = stats(local_stack, name)
+    assert (seen["invocations"], seen["succeeded"], seen["captured"]) == (5, 5, 0)
+
+
+def test_injected_faults_fail_or_stall_calls_until_switched_off(local_stack, endpoint):
+    # No SDK retries: each call must draw exactly one fault.
+    runtime = boto3.client("sagemaker-runtime", config=Config(retries={"total_max_attempts": 1}))
+    control = f"{local_stack}/_local/faults"
+
+    def set_rate(rate: float) -> None:
+        body = json.dumps({"endpoint_name": endpoint, "rate": rate}).encode()
+        urllib.request.urlopen(urllib.request.Request(control, data=body, method="POST"))
+
+    before = stats(local_stack, endpoint)
+    set_rate(1.0)
+    outcomes = []
+    try:
+        for seed in range(6):
+            started = time.monotonic()
+            try:
+                runtime.invoke_endpoint(
+                    EndpointName=endpoint, ContentType="image/png", Body=png(seed)
+                )
+                outcomes.append(("stalled", time.monotonic() - started))
+            except runtime.exceptions.ModelError as err:
+                assert "Injected fault" in err.response["Error"]["Message"]
+                outcomes.append(("model_error", 0.0))
+            except runtime.exceptions.ServiceUnavailable:
+                outcomes.append(("service_unavailable", 0.0))
+    finally:
+        set_rate(0.0)
+    after = stats(local_stack, endpoint)
+    injected = {k: after["faults"][k] - before["faults"][k] for k in after["faults"]}
+    assert sum(injected.values()) == 6
+    for kind in ("model_error", "service_unavailable"):
+        assert injected[kind] == sum(1 for outcome, _ in outcomes if outcome == kind)
+    assert injected["stall"] == sum(1 for outcome, _ in outcomes if outcome == "stalled")
+    assert all(seconds >= 0.2 for outcome, seconds in outcomes if outcome == "stalled")
+    response = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="image/png", Body=png(0))
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_a_model_that_cannot_load_fails_the_endpoint_with_the_reason(local_stack, buckets):
+    broken = io.BytesIO()
+    with tarfile.open(fileobj=broken, mode="w:gz") as archive:
+        code = b"def model_fn(model_dir):\n    raise RuntimeError('weights missing')\n\n"
+        code += b"input_fn = predict_fn = output_fn = print\n"
+        info = tarfile.TarInfo("code/inference.py")
+        info.size = len(code)
+        archive.addfile(info, io.BytesIO(code))
+    boto3.client("s3").put_object(
+        Bucket=buckets["models"], Key="broken/model.tar.gz", Body=broken.getvalue()
+    )
+    container = {
+        "Image": "pytorch-inference",
+        "ModelDataUrl": f"s3://{buckets['models']}/broken/model.tar.gz",
+    }
+    name = create_endpoint(unique("broken"), container, capture_config(buckets["capture"], 0))
+    runtime = boto3.client("sagemaker-runtime")
+    with pytest.raises(runtime.exceptions.ValidationError) as raised:
+        runtime.invoke_endpoint(EndpointName=name, ContentType="image/png", Body=png(0))
+    assert "RuntimeError: weights missing" in raised.value.response["Error"]["Message"]
+    described = boto3.client("sagemaker").describe_endpoint(EndpointName=name)
+    assert described["EndpointStatus"] == "Failed"
+    assert "RuntimeError: weights missing" in described["FailureReason"]

@@ -1,0 +1,451 @@
+"""The local AWS stack through plain boto3: S3, Lambda, Step Functions, SNS -> SQS, control API.
+
+Everything here talks HTTP to the stack started by the ``local_stack`` fixture (the same
+``python -m local_aws serve`` that ``make up`` starts); the Lambda handlers are real Python in a
+zip made by the tests.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+import uuid
+import zipfile
+
+import boto3
+import pytest
+
+pytestmark = pytest.mark.stack
+
+TRUST_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+HANDLERS = '''
+import json
+import os
+import time
+
+import boto3
+
+
+class LowConfidence(Exception):
+    pass
+
+
+class TransientError(Exception):
+    pass
+
+
+def echo(event, context):
+    return {
+        "event": event,
+        "greeting": os.environ["GREETING"],
+        "function": context.function_name,
+        "region": os.environ["AWS_REGION"],
+        "buckets": sorted(b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]),
+    }
+
+
+def low_confidence(event, context):
+    raise LowConfidence(f"confidence {event['confidence']} is below the threshold")
+
+
+def sleepy(event, context):
+    time.sleep(event["seconds"])
+    return "awake"
+
+
+def crash(event, context):
+    os._exit(3)
+
+
+def flaky(event, context):
+    """Fails with TransientError until it has been called event["failures"] + 1 times."""
+    path = event["counter_file"]
+    calls = int(open(path).read()) + 1 if os.path.exists(path) else 1
+    with open(path, "w") as counter:
+        counter.write(str(calls))
+    if calls <= event["failures"]:
+        raise TransientError(f"call {calls} failed")
+    return dict(event, calls=calls)
+'''
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def role(local_stack) -> str:
+    return boto3.client("iam").create_role(
+        RoleName=unique("stack-test"), AssumeRolePolicyDocument=json.dumps(TRUST_POLICY)
+    )["Role"]["Arn"]
+
+
+@pytest.fixture(scope="module")
+def handlers_zip() -> bytes:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("handlers.py", HANDLERS)
+    return archive.getvalue()
+
+
+@pytest.fixture(scope="module")
+def function(role, handlers_zip):
+    """``function("echo")`` -> the ARN of a Lambda running ``handlers.echo`` (created once)."""
+    created: dict[str, str] = {}
+
+    def make(handler: str, timeout: int = 5) -> str:
+        if handler not in created:
+            created[handler] = boto3.client("lambda").create_function(
+                FunctionName=unique(handler),
+                Runtime="python3.11",
+                Role=role,
+                Handler=f"handlers.{handler}",
+                Code={"ZipFile": handlers_zip},
+                Timeout=timeout,
+                Environment={"Variables": {"GREETING": "hello from the zip"}},
+            )["FunctionArn"]
+        return created[handler]
+
+    return make
+
+
+def invoke(function_arn: str, event: dict) -> tuple[str | None, object]:
+    response = boto3.client("lambda").invoke(FunctionName=function_arn, Payload=json.dumps(event))
+    assert response["StatusCode"] == 200
+    return response.get("FunctionError"), json.loads(response["Payload"].read())
+
+
+def run_execution(machine_arn: str, event: dict, name: str | None = None) -> dict:
+    sfn = boto3.client("stepfunctions")
+    options = {"name": name} if name else {}
+    arn = sfn.start_execution(stateMachineArn=machine_arn, input=json.dumps(event), **options)[
+        "executionArn"
+    ]
+    deadline = time.monotonic() + 60
+    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, f"{arn} still running"
+        time.sleep(0.1)
+    return described
+
+
+def control(url: str, route: str, body: dict | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        f"{url}/_local/{route}",
+        data=None if body is None else json.dumps(body).encode(),
+        method="GET" if body is None else "POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_bucket_and_object_round_trip(local_stack):
+    s3 = boto3.client("s3")
+    bucket = unique("round-trip")
+    s3.create_bucket(Bucket=bucket)
+    body = bytes(range(256)) * 10
+    s3.put_object(Bucket=bucket, Key="dir/object.bin", Body=body)
+    assert s3.get_object(Bucket=bucket, Key="dir/object.bin")["Body"].read() == body
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="dir/")["Contents"]
+    assert [(o["Key"], o["Size"]) for o in listed] == [("dir/object.bin", len(body))]
+    s3.delete_object(Bucket=bucket, Key="dir/object.bin")
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
+def test_lambda_returns_what_its_handler_computes_with_its_environment(local_stack, function):
+    s3 = boto3.client("s3")
+    bucket = unique("seen-by-lambda")
+    s3.create_bucket(Bucket=bucket)
+    error, payload = invoke(function("echo"), {"n": 41})
+    assert error is None
+    assert payload["event"] == {"n": 41}
+    assert payload["greeting"] == "hello from the zip"
+    assert payload["function"] == function("echo").rsplit(":", 1)[1]
+    assert payload["region"] == "us-east-1"
+    # The handler's own boto3 calls reach this stack (AWS_ENDPOINT_URL set by the runtime).
+    assert bucket in payload["buckets"]
+
+
+def test_a_raising_handler_gives_function_error_with_the_exception_name(local_stack, function):
+    error, payload = invoke(function("low_confidence"), {"confidence": 0.5})
+    assert error == "Unhandled"
+    assert payload["errorType"] == "LowConfidence"
+    assert payload["errorMessage"] == "confidence 0.5 is below the threshold"
+    assert any("low_confidence" in frame for frame in payload["stackTrace"])
+
+
+def test_a_handler_that_cannot_be_imported_is_reported_as_lambda_does(
+    local_stack, role, handlers_zip
+):
+    arn = boto3.client("lambda").create_function(
+        FunctionName=unique("missing"),
+        Runtime="python3.11",
+        Role=role,
+        Handler="nowhere.handler",
+        Code={"ZipFile": handlers_zip},
+    )["FunctionArn"]
+    error, payload = invoke(arn, {})
+    assert error == "Unhandled"
+    assert payload["errorType"] == "Runtime.ImportModuleError"
+    assert payload["errorMessage"].startswith("Unable to import module 'nowhere'")
+
+
+def test_a_payload_that_is_not_json_is_refused_before_the_handler(local_stack, function):
+    client = boto3.client("lambda")
+    with pytest.raises(client.exceptions.InvalidRequestContentException):
+        client.invoke(FunctionName=function("echo"), Payload=b"{not json")
+
+
+def test_a_task_on_a_missing_function_fails_with_lambdas_error_name(local_stack, role):
+    missing = "arn:aws:lambda:us-east-1:123456789012:function:no-such-function"
+    definition = {
+        "StartAt": "Call",
+        "States": {
+            "Call": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": missing, "Payload.$": "$"},
+                "End": True,
+            }
+        },
+    }
+    machine = boto3.client("stepfunctions").create_state_machine(
+        name=unique("missing-function"), definition=json.dumps(definition), roleArn=role
+    )["stateMachineArn"]
+    described = run_execution(machine, {})
+    assert (described["status"], described["error"]) == (
+        "FAILED",
+        "Lambda.ResourceNotFoundException",
+    )
+
+
+def test_the_function_timeout_is_enforced(local_stack, function):
+    started = time.monotonic()
+    error, payload = invoke(function("sleepy", timeout=1), {"seconds": 30})
+    assert time.monotonic() - started < 10
+    assert error == "Unhandled"
+    assert payload["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out after 1.00 seconds" in payload["errorMessage"]
+
+
+def test_a_crashing_handler_does_not_take_the_stack_down(local_stack, function):
+    for _ in range(2):  # the second call needs a fresh worker
+        error, payload = invoke(function("crash"), {})
+        assert error == "Unhandled"
+        assert payload["errorType"] == "Runtime.ExitError"
+        assert "exit status 3" in payload["errorMessage"]
+    assert control(local_stack, "health")[1]["status"] == "ok"
+    assert invoke(function("echo"), {"after": "crash"})[1]["event"] == {"after": "crash"}
+
+
+def test_state_machine_retries_then_catches_by_error_name(local_stack, role, function, tmp_path):
+    sns, sqs = boto3.client("sns"), boto3.client("sqs")
+    topic = sns.create_topic(Name=unique("alerts"))["TopicArn"]
+    queue_url = sqs.create_queue(QueueName=unique("alerts"))["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    definition = {
+        "StartAt": "Flaky",
+        "States": {
+            "Flaky": {  # a plain function ARN as Resource
+                "Type": "Task",
+                "Resource": function("flaky"),
+                "Retry": [
+                    {
+                        "ErrorEquals": ["TransientError"],
+                        "IntervalSeconds": 1,
+                        "MaxAttempts": 3,
+                        "BackoffRate": 1.0,
+                    }
+                ],
+                "Next": "Classify",
+            },
+            "Classify": {  # the Lambda service integration
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": function("low_confidence"), "Payload.$": "$"},
+                "OutputPath": "$.Payload",
+                "Catch": [
+                    {"ErrorEquals": ["LowConfidence"], "ResultPath": "$.error", "Next": "Alert"}
+                ],
+                "End": True,
+            },
+            "Alert": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sns:publish",
+                "Parameters": {"TopicArn": topic, "Message.$": "$.error"},
+                "Next": "Failed",
+            },
+            "Failed": {"Type": "Fail", "Error": "LowConfidence", "Cause": "caught and alerted"},
+        },
+    }
+    machine = boto3.client("stepfunctions").create_state_machine(
+        name=unique("retry-catch"), definition=json.dumps(definition), roleArn=role
+    )["stateMachineArn"]
+    counter = tmp_path / "flaky-calls"
+    event = {"counter_file": str(counter), "failures": 2, "confidence": 0.4}
+
+    described = run_execution(machine, event)
+
+    assert described["status"] == "FAILED"
+    assert described["error"] == "LowConfidence"
+    assert counter.read_text() == "3"  # two TransientErrors retried, then success
+    history = boto3.client("stepfunctions").get_execution_history(
+        executionArn=described["executionArn"]
+    )["events"]
+    failures = [
+        e["lambdaFunctionFailedEventDetails"]["error"]
+        for e in history
+        if e["type"] == "LambdaFunctionFailed"
+    ]
+    assert failures == ["TransientError", "TransientError"]
+    messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=2)["Messages"]
+    alert = json.loads(json.loads(messages[0]["Body"])["Message"])
+    assert alert["Error"] == "LowConfidence"
+    assert json.loads(alert["Cause"])["errorMessage"] == "confidence 0.4 is below the threshold"
+
+
+def test_unnamed_executions_get_unique_names(local_stack, role):
+    definition = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
+    machine = boto3.client("stepfunctions").create_state_machine(
+        name=unique("unnamed"), definition=json.dumps(definition), roleArn=role
+    )["stateMachineArn"]
+    first, second = run_execution(machine, {"n": 1}), run_execution(machine, {"n": 2})
+    assert first["status"] == second["status"] == "SUCCEEDED"
+    assert first["name"] != second["name"]
+    for described in (first, second):
+        assert re.fullmatch(
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", described["name"]
+        )
+    assert json.loads(second["output"]) == {"n": 2}
+
+
+def test_terraform_calls_validate_and_list_versions_answer(local_stack, role):
+    sfn = boto3.client("stepfunctions")
+    good = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
+    assert sfn.validate_state_machine_definition(definition=good, type="STANDARD")["result"] == "OK"
+    bad = sfn.validate_state_machine_definition(definition='{"StartAt": "Nowhere"}')
+    assert bad["result"] == "FAIL"
+    assert bad["diagnostics"][0]["severity"] == "ERROR"
+    machine = sfn.create_state_machine(
+        name=unique("versions"), definition=good, roleArn=role, publish=True
+    )["stateMachineArn"]
+    versions = sfn.list_state_machine_versions(stateMachineArn=machine)["stateMachineVersions"]
+    assert [v["stateMachineVersionArn"] for v in versions] == [f"{machine}:1"]
+
+
+def test_sns_publish_reaches_an_sqs_subscriber(local_stack):
+    sns, sqs = boto3.client("sns"), boto3.client("sqs")
+    topic = sns.create_topic(Name=unique("topic"))["TopicArn"]
+    queue_url = sqs.create_queue(QueueName=unique("queue"))["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    sns.publish(TopicArn=topic, Subject="alert", Message=json.dumps({"error": "LowConfidence"}))
+    messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=2)["Messages"]
+    envelope = json.loads(messages[0]["Body"])
+    assert envelope["TopicArn"] == topic
+    assert envelope["Subject"] == "alert"
+    assert json.loads(envelope["Message"]) == {"error": "LowConfidence"}
+
+
+def test_control_api_answers_and_rejects_bad_requests(local_stack):
+    status, health = control(local_stack, "health")
+    assert status == 200 and health["status"] == "ok" and len(health["boot_id"]) == 32
+    assert control(local_stack, "flush", {})[0] == 200
+    status, problem = control(local_stack, "faults", {"endpoint_name": "x", "rate": 2})
+    assert (status, problem["error"]) == (400, "InvalidFaultRequest")
+    status, problem = control(local_stack, "faults", {"rate": 0.1})
+    assert (status, problem["error"]) == (400, "InvalidFaultRequest")
+    assert control(local_stack, "nothing-here")[0] == 404
+    assert control(local_stack, "health", {})[0] == 405
+
+
+def test_a_tls_only_bucket_policy_admits_the_stack_and_other_policies_still_apply(local_stack):
+    s3 = boto3.client("s3")
+    bucket = unique("tls-only")
+    s3.create_bucket(Bucket=bucket)
+    tls_only = {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+    policy = {"Version": "2012-10-17", "Statement": [tls_only]}
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    s3.put_object(Bucket=bucket, Key="allowed.txt", Body=b"ok")
+    assert s3.get_object(Bucket=bucket, Key="allowed.txt")["Body"].read() == b"ok"
+
+    deny_reads = {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bucket}/*",
+    }
+    policy["Statement"].append(deny_reads)
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    with pytest.raises(s3.exceptions.ClientError) as denied:
+        s3.get_object(Bucket=bucket, Key="allowed.txt")
+    assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_scalable_target_tags_answer(local_stack):
+    autoscaling = boto3.client("application-autoscaling")
+    autoscaling.register_scalable_target(
+        ServiceNamespace="sagemaker",
+        ResourceId=f"endpoint/{unique('scaled')}/variant/AllTraffic",
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+        MinCapacity=1,
+        MaxCapacity=2,
+        Tags={"project": "scones"},
+    )
+    arn = autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"][
+        -1
+    ]["ScalableTargetARN"]
+    assert autoscaling.list_tags_for_resource(ResourceARN=arn)["Tags"] == {"project": "scones"}
+    autoscaling.tag_resource(ResourceARN=arn, Tags={"owner": "ml"})
+    autoscaling.untag_resource(ResourceARN=arn, TagKeys=["project"])
+    assert autoscaling.list_tags_for_resource(ResourceARN=arn)["Tags"] == {"owner": "ml"}
+
+
+def test_model_packages_and_their_group_can_be_deleted(local_stack):
+    sagemaker = boto3.client("sagemaker")
+    group = unique("registry")
+    sagemaker.create_model_package_group(ModelPackageGroupName=group)
+    package = sagemaker.create_model_package(
+        ModelPackageGroupName=group,
+        InferenceSpecification={
+            "Containers": [{"Image": "pytorch-inference", "ModelDataUrl": "s3://m/model.tar.gz"}],
+            "SupportedContentTypes": ["image/png"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+    )["ModelPackageArn"]
+    with pytest.raises(sagemaker.exceptions.ClientError):  # still holds a package
+        sagemaker.delete_model_package_group(ModelPackageGroupName=group)
+    sagemaker.delete_model_package(ModelPackageName=package)
+    sagemaker.delete_model_package_group(ModelPackageGroupName=group)
+    assert group not in [
+        g["ModelPackageGroupName"]
+        for g in sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"]
+    ]

@@ -1,0 +1,88 @@
+"""``python -m local_aws up|status|down`` as ``make up``/``make status``/``make down`` run them.
+
+``OUTPUTS_DIR`` points the stack's state directory (``build/local`` by default) at a temporary
+directory, so the developer's own Terraform state is never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.stack
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cli(*args: str, state_dir: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OUTPUTS_DIR=str(state_dir))
+    return subprocess.run(
+        [sys.executable, "-m", "local_aws", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def health(port: int) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_local/health", timeout=5) as response:
+        return json.loads(response.read())
+
+
+def test_up_status_down(tmp_path):
+    port = free_port()
+    stale = [tmp_path / name for name in ("base.tfstate", "base.tfstate.backup")]
+    stale += [tmp_path / "serving.outputs.json", tmp_path / "base.tfvars.json"]
+    for path in stale:
+        path.write_text("{}")
+    providers = tmp_path / "terraform" / "base"
+    providers.mkdir(parents=True)
+    try:
+        started = cli("up", "--port", str(port), state_dir=tmp_path)
+        assert started.returncode == 0, started.stderr
+        assert f"ready at http://127.0.0.1:{port}" in started.stdout
+        pid = int((tmp_path / "stack.pid").read_text())
+        assert health(port)["pid"] == pid
+        # A fresh stack is an empty AWS: the old local state and outputs are gone, providers stay.
+        assert not any(path.exists() for path in stale)
+        assert providers.is_dir()
+
+        (tmp_path / "base.tfstate").write_text("{}")
+        again = cli("up", "--port", str(port), "--quiet", state_dir=tmp_path)
+        assert (again.returncode, again.stdout) == (0, "")
+        assert (tmp_path / "base.tfstate").exists()  # same stack: its state is still valid
+        assert "already running" in cli("up", "--port", str(port), state_dir=tmp_path).stdout
+
+        status = cli("status", "--port", str(port), state_dir=tmp_path)
+        assert status.returncode == 0
+        assert f"running at http://127.0.0.1:{port}" in status.stdout
+        assert "endpoints: -" in status.stdout
+    finally:
+        stopped = cli("down", "--port", str(port), state_dir=tmp_path)
+    assert stopped.returncode == 0, stopped.stderr
+    assert "stopped" in stopped.stdout
+    assert not (tmp_path / "stack.pid").exists()
+    assert "local AWS stack stopped" in (tmp_path / "stack.log").read_text()
+    assert "not running" in cli("status", "--port", str(port), state_dir=tmp_path).stdout
+
+
+def test_up_refuses_a_port_taken_by_something_else(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = cli("up", "--port", str(port), state_dir=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: PortInUse:")
