@@ -19,6 +19,7 @@ TRAIN_SPOT ?= 0## 1 = managed spot training for TARGET=aws
 HYPERPARAMETERS ?=## extra training hyperparameters, e.g. `epochs=5 batch-size=64`
 IMAGE ?=## image file for `make predict`
 EXECUTION ?=## execution ARN for `make graph` to colour by state status
+ACK ?= 0## 1 = `make alerts` deletes the alerts it prints (0 leaves them in the queue)
 MODE ?= burst## load test mode: burst, stream or batch
 N ?= 200## load test: executions (burst) or images (batch)
 RATE ?= 20## load test stream: executions per second
@@ -28,7 +29,9 @@ DRIFT ?= 0## load test: 1 = part of the traffic is altered images (drift for the
 FAULTS ?= 0## load test, local only: fraction of endpoint calls that fail or stall
 MAX_ERROR_RATE ?= 0.2## load test exits non-zero above this error rate
 MAX_EXECUTIONS ?= 5000## load test: hard cap on executions started
-YES ?= 0## 1 = skip the cost confirmation of TARGET=aws load tests
+YES ?= 0## 1 = skip the cost confirmations of TARGET=aws (terraform applies, load tests)
+SINCE ?=## report: first inference time to include (ISO 8601, UTC unless an offset is given); empty = all
+UNTIL ?=## report: inference time to stop at, excluded (ISO 8601); empty = up to the last record
 TF_PLUGIN_DIR ?= /opt/tf-plugins## offline Terraform provider directory; the registry is used where it is absent
 TF_BACKEND_CONFIG ?=## TARGET=aws: file of S3 backend settings for remote Terraform state (optional)
 LOG_LEVEL ?= WARNING## log verbosity of the Python tools (DEBUG, INFO, WARNING)
@@ -73,9 +76,18 @@ $(STAMP): requirements.txt pyproject.toml
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
+DEMO_N ?= 100## executions of the demo's load test (a burst, with drift)
 .PHONY: demo
 demo: $(STAMP) ## the whole pipeline locally: data, train, deploy, predict, load test, report
-	$(PY) -m demo
+	@[ "$(TARGET)" = local ] || { echo "error: make demo runs on the local stack only (TARGET=local)" >&2; exit 2; }
+	@$(MAKE) up
+	@$(MAKE) data
+	@$(MAKE) train
+	@$(MAKE) deploy
+	@$(MAKE) predict IMAGE="$$(find data/processed/test -name '*.png' | sort | head -n 1)"
+	@$(MAKE) loadtest MODE=burst N=$(DEMO_N) DRIFT=1
+	@$(MAKE) report
+	@$(PY) -m demo
 
 ##@ Local AWS stack
 .PHONY: up down status alerts
@@ -91,8 +103,8 @@ status: $(STAMP) ## whether the local stack runs and what is deployed
 stack: $(STAMP)
 	@$(PY) -m local_aws up --port $(LOCAL_PORT) --quiet
 
-alerts: $(STAMP) $(STACK) ## print the alerts published to the SNS alert topic
-	@$(PY) -m monitor.alerts
+alerts: $(STAMP) $(STACK) ## print the alerts published to the SNS alert topic (ACK=1 deletes them)
+	@$(PY) -m monitor.alerts $(if $(filter 1,$(ACK)),--ack)
 
 ##@ Pipeline
 .PHONY: data train predict graph loadtest report
@@ -107,7 +119,7 @@ train: $(STAMP) infra ## train, evaluate on the test split, register the model p
 predict: $(STAMP) $(STACK) ## classify IMAGE=path with the deployed endpoint
 	@$(PY) -m train.predict '$(IMAGE)'
 
-graph: $(STAMP) ## render the state machines to reports/ (EXECUTION=arn colours one run)
+graph: $(STAMP) $(if $(EXECUTION),$(STACK)) ## render the state machines to reports/workflow/ (EXECUTION=arn colours one run)
 	@$(PY) -m monitor.graph $(if $(EXECUTION),--execution '$(EXECUTION)')
 
 loadtest: $(STAMP) $(STACK) ## drive the deployed workflow (MODE, N, RATE, DURATION, DRIFT, FAULTS)
@@ -116,70 +128,100 @@ loadtest: $(STAMP) $(STACK) ## drive the deployed workflow (MODE, N, RATE, DURAT
 	  --max-error-rate $(MAX_ERROR_RATE) --max-executions $(MAX_EXECUTIONS) \
 	  $(if $(filter 1,$(YES)),--yes)
 
-report: $(STAMP) $(STACK) ## monitoring report from data capture -> reports/<time>/report.html
-	@$(PY) -m monitor.report
+report: $(STAMP) $(STACK) ## monitoring report from data capture -> reports/<time>/report.html (SINCE, UNTIL)
+	@$(PY) -m monitor.report $(if $(SINCE),--since '$(SINCE)') $(if $(UNTIL),--until '$(UNTIL)')
 
 ##@ Infrastructure (Terraform)
-# Two roots: terraform/base (buckets, roles, alert topic, model registry group; `make data` and
-# `make train` need it) and terraform/serving (endpoint, Lambdas, state machines; `make deploy`).
-# State and outputs live under build/<TARGET>/; a fresh local stack starts from an empty build/local.
+# Two roots: terraform/base (key, buckets, roles, alert topic and queue, model registry group;
+# `make data` and `make train` need it) and terraform/serving (model, endpoint, Lambdas, state
+# machines, alert rule; `make deploy`). State and outputs live under build/<TARGET>/ (a fresh
+# local stack starts from an empty build/local); TF_BACKEND_CONFIG=FILE keeps TARGET=aws state in
+# S3 instead: a gitignored terraform/<root>/backend_override.tf swaps the local backend for an
+# "s3" one configured by FILE (bucket, region, ...; the key is scones/<TARGET>/<root>.tfstate).
+# Every apply goes through a saved plan: settings.tfplan prints it (TARGET=aws: with the
+# endpoint's hourly price, then asks unless YES=1) and exactly that plan is applied.
 TF_BACKEND_FILE = terraform/$(1)/backend_override.tf
 tf = TF_DATA_DIR=$(abspath $(BUILD))/terraform/$(1) terraform -chdir=terraform/$(1)
 tf_vars = -var 'aws_region=$(AWS_REGION)' $(if $(AWS_ENDPOINT_URL),-var 'local_endpoint=$(AWS_ENDPOINT_URL)')
+serving_vars = -var-file=$(abspath $(BUILD))/base.tfvars.json -var-file=$(abspath $(BUILD))/model.tfvars.json \
+  -var 'lambda_zip=$(abspath build/lambdas.zip)'
 
-define tf_init
-	@mkdir -p $(BUILD)
-	@if [ -n '$(TF_BACKEND_CONFIG)' ]; then echo 'terraform { backend "s3" {} }' > $(call TF_BACKEND_FILE,$(1)); \
-	  else rm -f $(call TF_BACKEND_FILE,$(1)); fi
-	@$(call tf,$(1)) init -input=false -reconfigure >$(BUILD)/terraform-$(1)-init.log \
-	  $(if $(TF_BACKEND_CONFIG),-backend-config='$(abspath $(TF_BACKEND_CONFIG))' -backend-config=key=scones/$(TARGET)/$(1).tfstate,-backend-config=path=$(abspath $(BUILD))/$(1).tfstate) \
-	  $(if $(wildcard $(TF_PLUGIN_DIR)),-plugin-dir=$(TF_PLUGIN_DIR)) \
-	  || { cat $(BUILD)/terraform-$(1)-init.log; exit 1; }
+# $(call tf_init,ROOT): one shell command; offline with TF_PLUGIN_DIR, from the registry without.
+tf_init = mkdir -p $(BUILD) && \
+  if [ -n '$(TF_BACKEND_CONFIG)' ]; then printf 'terraform {\n  backend "s3" {}\n}\n' > $(call TF_BACKEND_FILE,$(1)); \
+  else rm -f $(call TF_BACKEND_FILE,$(1)); fi && \
+  { $(call tf,$(1)) init -input=false -no-color -reconfigure \
+    $(if $(TF_BACKEND_CONFIG),-backend-config='$(abspath $(TF_BACKEND_CONFIG))' -backend-config=key=scones/$(TARGET)/$(1).tfstate,-backend-config=path=$(abspath $(BUILD))/$(1).tfstate) \
+    $(if $(wildcard $(TF_PLUGIN_DIR)),-plugin-dir=$(TF_PLUGIN_DIR)) \
+    >$(BUILD)/terraform-$(1)-init.log 2>&1 || { cat $(BUILD)/terraform-$(1)-init.log; exit 1; }; }
+
+# $(call tf_has_resources,ROOT): a shell condition (initialises ROOT): its state lists resources.
+tf_has_resources = { { [ -n '$(TF_BACKEND_CONFIG)' ] || [ -s $(BUILD)/$(1).tfstate ]; } && \
+  $(call tf_init,$(1)) && [ -n "$$($(call tf,$(1)) state list)" ]; }
+
+# $(call tf_apply,ROOT,VARS): plan to a file, print it (and confirm on aws), apply that plan.
+define tf_apply
+	@$(call tf,$(1)) plan -input=false -no-color -out=$(abspath $(BUILD))/$(1).tfplan $(2) \
+	  >$(BUILD)/terraform-$(1)-plan.log 2>&1 || { cat $(BUILD)/terraform-$(1)-plan.log; exit 1; }
+	@$(call tf,$(1)) show -json $(abspath $(BUILD))/$(1).tfplan > $(BUILD)/$(1).tfplan.json
+	@$(PY) -m settings.tfplan $(BUILD)/$(1).tfplan.json --root $(1) \
+	  $(if $(filter aws,$(TARGET)),--aws $(if $(filter 1,$(YES)),--yes))
+	@$(call tf,$(1)) apply -input=false -no-color $(abspath $(BUILD))/$(1).tfplan \
+	  >$(BUILD)/terraform-$(1)-apply.log 2>&1 || { cat $(BUILD)/terraform-$(1)-apply.log; exit 1; }
+	@rm -f $(BUILD)/$(1).tfplan $(BUILD)/$(1).tfplan.json
+	@$(call tf,$(1)) output -json > $(BUILD)/$(1).outputs.json.tmp
+	@mv $(BUILD)/$(1).outputs.json.tmp $(BUILD)/$(1).outputs.json
 endef
 
 .PHONY: infra lambdas deploy outputs destroy tf-lint
-infra: $(STAMP) $(STACK) ## apply terraform/base: buckets, roles, alert topic, registry group
+infra: $(STAMP) $(STACK) ## apply terraform/base: key, buckets, roles, alert topic and queue, registry group
 	@$(MAKE) $(BUILD)/base.outputs.json
 
 $(BUILD)/base.outputs.json: $(shell find terraform/base terraform/modules -name '*.tf' 2>/dev/null)
-	$(call tf_init,base)
-	@$(call tf,base) apply -input=false -auto-approve $(tf_vars) >$(BUILD)/terraform-base-apply.log \
-	  || { cat $(BUILD)/terraform-base-apply.log; exit 1; }
-	@$(call tf,base) output -json > $@.tmp && mv $@.tmp $@
-	@$(PY) -m settings.tfvars $@ > $(BUILD)/base.tfvars.json
+	@$(call tf_init,base)
+	$(call tf_apply,base,$(tf_vars))
+	@$(PY) -m settings.tfvars $@ > $(BUILD)/base.tfvars.json.tmp
+	@mv $(BUILD)/base.tfvars.json.tmp $(BUILD)/base.tfvars.json
 
 lambdas: $(STAMP) ## zip the Lambda handlers into build/lambdas.zip
 	@$(PY) -m lambdas.package build/lambdas.zip
 
-deploy: $(STAMP) $(STACK) infra lambdas ## terraform apply of the endpoint and workflow; prints their names
+deploy: $(STAMP) $(STACK) infra lambdas ## terraform apply of model, endpoint and workflow; prints their names
 	@$(PY) -m train.registry latest-approved --tfvars $(BUILD)/model.tfvars.json
-	$(call tf_init,serving)
-	@$(call tf,serving) apply -input=false -auto-approve $(tf_vars) \
-	  -var-file=$(abspath $(BUILD))/base.tfvars.json -var-file=$(abspath $(BUILD))/model.tfvars.json \
-	  -var 'lambda_zip=$(abspath build/lambdas.zip)'
-	@$(call tf,serving) output -json > $(BUILD)/serving.outputs.json.tmp
-	@mv $(BUILD)/serving.outputs.json.tmp $(BUILD)/serving.outputs.json
-	@$(PY) -m settings.outputs serving endpoint_name state_machine_arn
+	@$(call tf_init,serving)
+	$(call tf_apply,serving,$(tf_vars) $(serving_vars))
+	@$(PY) -m settings serving endpoint_name state_machine_arn batch_state_machine_arn
 
 outputs: $(STAMP) ## the Terraform outputs of the current TARGET as JSON
-	@$(PY) -m settings.outputs --json
+	@$(PY) -m settings --json
 
-destroy: $(STAMP) $(STACK) ## terraform destroy both roots, then check nothing is left
-	@if [ -f $(BUILD)/serving.tfstate ] || [ -n '$(TF_BACKEND_CONFIG)' ]; then \
-	  $(call tf,serving) destroy -input=false -auto-approve $(tf_vars) \
-	    -var-file=$(abspath $(BUILD))/base.tfvars.json -var-file=$(abspath $(BUILD))/model.tfvars.json \
-	    -var 'lambda_zip=$(abspath build/lambdas.zip)'; fi
-	@if [ -f $(BUILD)/base.tfstate ] || [ -n '$(TF_BACKEND_CONFIG)' ]; then \
-	  $(call tf,base) destroy -input=false -auto-approve $(tf_vars); fi
+# Serving first (it uses the base resources), then the registry's model packages (SageMaker keeps
+# a group that holds any), then base. The base tfvars are rebuilt from the base state, so a
+# destroy works wherever the state is; a root whose state lists nothing is left alone.
+destroy: $(STAMP) $(STACK) lambdas ## terraform destroy both roots, then check nothing is left
+	@if $(call tf_has_resources,base); then \
+	  $(call tf,base) output -json > $(BUILD)/base.outputs.json && \
+	  $(PY) -m settings.tfvars $(BUILD)/base.outputs.json > $(BUILD)/base.tfvars.json; fi
+	@if $(call tf_has_resources,serving); then \
+	  if [ ! -f $(BUILD)/model.tfvars.json ]; then \
+	    echo "error: $(BUILD)/model.tfvars.json (written by make deploy) is missing" >&2; exit 2; fi; \
+	  $(call tf,serving) destroy -input=false -no-color -auto-approve $(tf_vars) $(serving_vars) \
+	    >$(BUILD)/terraform-serving-destroy.log 2>&1 || { cat $(BUILD)/terraform-serving-destroy.log; exit 1; }; \
+	  echo "terraform/serving: destroyed"; fi
+	@if $(call tf_has_resources,base); then $(PY) -m settings.registry_purge && \
+	  { $(call tf,base) destroy -input=false -no-color -auto-approve $(tf_vars) \
+	    >$(BUILD)/terraform-base-destroy.log 2>&1 || { cat $(BUILD)/terraform-base-destroy.log; exit 1; }; } && \
+	  echo "terraform/base: destroyed"; fi
 	@rm -f $(BUILD)/*.outputs.json $(BUILD)/*.tfvars.json
 	@$(PY) -m settings.leftovers
 
+# Lint needs neither state nor AWS: its own data directory, no backend.
+tf_lint = TF_DATA_DIR=$(abspath build/lint)/$(1) terraform -chdir=terraform/$(1)
 tf-lint: ## terraform fmt -check, validate (both roots) and checkov, offline
 	terraform fmt -check -recursive terraform
-	$(call tf_init,base)
-	$(call tf,base) validate
-	$(call tf_init,serving)
-	$(call tf,serving) validate
+	@for root in base serving; do \
+	  $(call tf_lint,$$root) init -input=false -backend=false $(if $(wildcard $(TF_PLUGIN_DIR)),-plugin-dir=$(TF_PLUGIN_DIR)) >/dev/null && \
+	  $(call tf_lint,$$root) validate -no-color | sed -n "/./s|^|terraform/$$root: |p" || exit 1; done
 	$(CHECKOV) --directory terraform --quiet --compact --skip-download --framework terraform
 
 CHECKOV_VENV := .venv-checkov
@@ -191,7 +233,7 @@ $(CHECKOV): requirements-checkov.txt
 tf-lint: $(CHECKOV)
 
 ##@ Quality
-.PHONY: test lint fmt bench bench-stack bench-train bench-loadtest
+.PHONY: test lint fmt bench bench-stack bench-train bench-loadtest bench-report
 test: $(STAMP) ## run the test suite (starts the local stacks it needs)
 	$(PY) -m pytest -q
 
@@ -203,7 +245,7 @@ fmt: $(STAMP) ## format Python (black) and HCL (terraform fmt)
 	$(VENV)/bin/black python tests bench
 	terraform fmt -recursive terraform
 
-bench: bench-stack bench-train bench-loadtest ## run every benchmark and print its figures
+bench: bench-stack bench-train bench-loadtest bench-report ## run every benchmark and print its figures
 
 bench-stack: $(STAMP) ## local stack: startup, InvokeEndpoint and execution latency/throughput
 	$(PY) bench/bench_stack.py
@@ -213,6 +255,9 @@ bench-train: $(STAMP) ## default training recipe on CIFAR_TARBALL (or the dev su
 
 bench-loadtest: $(STAMP) ## local stack: 60 s stream at 50/s and a 1000-image batch
 	$(PY) bench/bench_loadtest.py
+
+bench-report: $(STAMP) ## monitoring report on 100k synthetic capture records in a moto S3 server
+	$(PY) bench/bench_report.py
 
 .PHONY: clean
 clean: ## remove build outputs (keeps data/, models/, reports/ and .venv)

@@ -31,13 +31,19 @@ def main() -> int:
     loadtest = json.loads(newest("reports/loadtest-*.json", root).read_text())["summary"]
     report = newest("reports/*/report.html", root)
     summary = json.loads((report.parent / "summary.json").read_text())
-    by_status = ", ".join(f"{name} {count}" for name, count in sorted(loadtest["by_status"].items()))
+    by_status = ", ".join(
+        f"{name} {count}" for name, count in sorted(loadtest["by_status"].items())
+    )
     print(f"accuracy:   {accuracy:.3f} on the test split")
     print(
         f"executions: {loadtest['submitted']} submitted ({by_status}), {loadtest['lost']} lost, "
         f"p95 {loadtest['latency_ms']['p95']:.0f} ms"
     )
-    drifted = [f["feature"] for f in summary["drift"]["features"] if f["verdict"] in ("drift", "moderate drift")]
+    drifted = [
+        f["feature"]
+        for f in summary["drift"]["features"]
+        if f["verdict"] in ("drift", "moderate drift")
+    ]
     detail = f" ({', '.join(drifted)})" if drifted else ""
     print(f"drift:      {summary['drift']['verdict']}{detail} over {summary['records']} records")
     print(f"report:     {report}")

@@ -53,8 +53,9 @@ class CaptureSettings:
         header = config.get("CaptureContentTypeHeader") or {}
         return cls(
             sampling_percentage=float(config.get("InitialSamplingPercentage", 0)),
-            capture_input="Input" in modes,
-            capture_output="Output" in modes,
+            # The API accepts "Input", "Output" and the combined "InputAndOutput".
+            capture_input=bool(modes & {"Input", "InputAndOutput"}),
+            capture_output=bool(modes & {"Output", "InputAndOutput"}),
             bucket=bucket,
             prefix=prefix.strip("/"),
             csv_types=frozenset(header.get("CsvContentTypes", [])),

@@ -35,40 +35,7 @@ def outputs(root: str) -> dict:
         hint = "make infra" if root == "base" else "make deploy"
         raise MissingOutputs(f"{path} does not exist: run `{hint}` first")
     raw = json.loads(path.read_text())
-    return {name: entry["value"] if isinstance(entry, dict) and "value" in entry else entry
-            for name, entry in raw.items()}
-
-
-ROOTS = ("base", "serving")
-
-
-def _main() -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Print Terraform outputs of the current TARGET.")
-    parser.add_argument("root", nargs="?", choices=ROOTS, help="one root (default: all applied)")
-    parser.add_argument("names", nargs="*", help="print only these outputs, one `name: value` a line")
-    parser.add_argument("--json", action="store_true", help="print all outputs as one JSON object")
-    args = parser.parse_args()
-    if args.json:
-        merged: dict = {}
-        for root in [args.root] if args.root else ROOTS:
-            try:
-                merged.update(outputs(root))
-            except MissingOutputs:
-                if args.root:
-                    raise
-        print(json.dumps(merged, indent=2, sort_keys=True))
-        return 0
-    values = outputs(args.root or "base")
-    for name in args.names or sorted(values):
-        if name not in values:
-            raise CliError(f"output {name!r} not found in terraform/{args.root}")
-        print(f"{name}: {values[name]}")
-    return 0
-
-
-if __name__ == "__main__":
-    from settings.cli import run_cli
-
-    run_cli(_main)
+    return {
+        name: entry["value"] if isinstance(entry, dict) and "value" in entry else entry
+        for name, entry in raw.items()
+    }

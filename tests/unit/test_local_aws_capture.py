@@ -57,6 +57,13 @@ def test_settings_follow_the_endpoint_config():
     assert only_input.capture_input and not only_input.capture_output
 
 
+def test_input_and_output_mode_captures_both():
+    combined = CaptureSettings.from_config(
+        dict(CONFIG, CaptureOptions=[{"CaptureMode": "InputAndOutput"}])
+    )
+    assert combined.capture_input and combined.capture_output
+
+
 def test_encodings_follow_the_capture_content_type_header():
     settings = CaptureSettings.from_config(CONFIG)
     assert settings.encode("application/json", b"[0.1, 0.9]") == ("[0.1, 0.9]", "JSON")

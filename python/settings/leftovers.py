@@ -1,0 +1,183 @@
+"""``python -m settings.leftovers``: after ``make destroy``, prove that nothing is left behind.
+
+Every resource the Terraform roots create is named ``<prefix>-...`` (``name_prefix``, default
+``scones``), so this lists, service by service, what still carries the prefix: SageMaker
+endpoints, endpoint configurations, models, model package groups and autoscaling targets,
+Lambda functions, state machines, S3 buckets, the SNS topic, the SQS queue, IAM roles, log
+groups, EventBridge rules and the KMS alias. It prints "nothing left" and exits 0, or lists each
+leftover and fails with ``LeftoversFound``. It talks to whatever AWS the environment points at
+(the local stack for ``TARGET=local``), like every other tool of the project.
+
+A KMS key itself is never deleted at once (AWS waits 7 to 30 days): a key pending deletion does
+not count, its alias does.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from settings.cli import CliError, run_cli
+from settings.logs import get_logger
+
+log = get_logger("leftovers")
+
+DEFAULT_PREFIX = "scones"
+
+
+class LeftoversFound(CliError):
+    """Resources of the project still exist after the destroy."""
+
+
+class AwsUnreachable(CliError):
+    """The AWS APIs (or the local stack) could not be asked."""
+
+
+@dataclass(frozen=True)
+class Leftover:
+    kind: str
+    name: str
+
+
+def _pages(client, operation: str, key: str, **kwargs) -> Iterator[dict]:
+    """Every item under ``key`` of every page of ``operation``."""
+    if client.can_paginate(operation):
+        for page in client.get_paginator(operation).paginate(**kwargs):
+            yield from page.get(key, [])
+    else:
+        yield from getattr(client, operation)(**kwargs).get(key, [])
+
+
+def _sagemaker(prefix: str) -> Iterator[Leftover]:
+    sagemaker = boto3.client("sagemaker")
+    listings = (
+        ("SageMaker endpoint", "list_endpoints", "Endpoints", "EndpointName"),
+        (
+            "SageMaker endpoint config",
+            "list_endpoint_configs",
+            "EndpointConfigs",
+            "EndpointConfigName",
+        ),
+        ("SageMaker model", "list_models", "Models", "ModelName"),
+        (
+            "SageMaker model package group",
+            "list_model_package_groups",
+            "ModelPackageGroupSummaryList",
+            "ModelPackageGroupName",
+        ),
+    )
+    for kind, operation, key, field in listings:
+        for item in _pages(sagemaker, operation, key, NameContains=prefix):
+            if item[field].startswith(f"{prefix}-"):
+                yield Leftover(kind, item[field])
+
+
+def _autoscaling(prefix: str) -> Iterator[Leftover]:
+    client = boto3.client("application-autoscaling")
+    for target in _pages(
+        client, "describe_scalable_targets", "ScalableTargets", ServiceNamespace="sagemaker"
+    ):
+        if target["ResourceId"].startswith(f"endpoint/{prefix}-"):
+            yield Leftover("autoscaling target", target["ResourceId"])
+
+
+def _named(
+    kind: str, service: str, operation: str, key: str, name: Callable[[dict], str], **kwargs
+) -> Callable[[str], Iterator[Leftover]]:
+    def find(prefix: str) -> Iterator[Leftover]:
+        for item in _pages(boto3.client(service), operation, key, **kwargs):
+            if name(item).startswith(f"{prefix}-"):
+                yield Leftover(kind, name(item))
+
+    return find
+
+
+def _queues(prefix: str) -> Iterator[Leftover]:
+    urls = boto3.client("sqs").list_queues(QueueNamePrefix=f"{prefix}-").get("QueueUrls", [])
+    for url in urls:
+        yield Leftover("SQS queue", url.rsplit("/", 1)[-1])
+
+
+def _log_groups(prefix: str) -> Iterator[Leftover]:
+    logs = boto3.client("logs")
+    for group_prefix in (f"/aws/lambda/{prefix}-", f"/aws/vendedlogs/states/{prefix}-"):
+        for group in _pages(
+            logs, "describe_log_groups", "logGroups", logGroupNamePrefix=group_prefix
+        ):
+            yield Leftover("CloudWatch log group", group["logGroupName"])
+
+
+def _kms_aliases(prefix: str) -> Iterator[Leftover]:
+    for alias in _pages(boto3.client("kms"), "list_aliases", "Aliases"):
+        if alias["AliasName"] == f"alias/{prefix}" or alias["AliasName"].startswith(
+            f"alias/{prefix}-"
+        ):
+            yield Leftover("KMS alias", alias["AliasName"])
+
+
+FINDERS: tuple[Callable[[str], Iterable[Leftover]], ...] = (
+    _sagemaker,
+    _autoscaling,
+    _named(
+        "Lambda function",
+        "lambda",
+        "list_functions",
+        "Functions",
+        lambda f: f["FunctionName"],
+    ),
+    _named(
+        "state machine",
+        "stepfunctions",
+        "list_state_machines",
+        "stateMachines",
+        lambda m: m["name"],
+    ),
+    _named("S3 bucket", "s3", "list_buckets", "Buckets", lambda b: b["Name"]),
+    _named("SNS topic", "sns", "list_topics", "Topics", lambda t: t["TopicArn"].rsplit(":", 1)[-1]),
+    _queues,
+    _named("IAM role", "iam", "list_roles", "Roles", lambda r: r["RoleName"]),
+    _log_groups,
+    _named("EventBridge rule", "events", "list_rules", "Rules", lambda r: r["Name"]),
+    _kms_aliases,
+)
+
+
+def find_leftovers(prefix: str = DEFAULT_PREFIX) -> list[Leftover]:
+    """Every resource whose name carries ``<prefix>-`` (the KMS alias: ``alias/<prefix>``)."""
+    found: list[Leftover] = []
+    try:
+        for finder in FINDERS:
+            found.extend(finder(prefix))
+    except (BotoCoreError, ClientError) as err:
+        raise AwsUnreachable(f"could not list the project's resources: {err}") from None
+    log.info("checked", extra={"fields": {"prefix": prefix, "leftovers": len(found)}})
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m settings.leftovers", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--prefix",
+        default=DEFAULT_PREFIX,
+        help=f"name prefix of the project's resources (Terraform name_prefix, default {DEFAULT_PREFIX})",
+    )
+    args = parser.parse_args()
+    leftovers = find_leftovers(args.prefix)
+    if leftovers:
+        for item in leftovers:
+            print(f"left over: {item.kind}: {item.name}")
+        raise LeftoversFound(
+            f"{len(leftovers)} resource(s) named {args.prefix}-* still exist (listed above)"
+        )
+    print(f"nothing left: no resource named {args.prefix}-* exists any more")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

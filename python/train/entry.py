@@ -1,0 +1,300 @@
+"""Training entry point: the same file runs as a SageMaker training job and on the laptop.
+
+SageMaker (script mode, PyTorch framework container) copies ``python/train`` to
+``/opt/ml/code`` and runs ``python entry.py --epochs 80 ...``; hyperparameters arrive as
+command-line options (parsed here, with the defaults below in both places) and the directories
+as ``SM_*`` environment variables: ``SM_CHANNEL_TRAIN``, ``SM_CHANNEL_TEST``,
+``SM_CHANNEL_LABELS`` (input), ``SM_MODEL_DIR`` (becomes ``model.tar.gz``) and
+``SM_OUTPUT_DATA_DIR`` (becomes ``output.tar.gz``). ``python -m train`` calls ``run`` in-process
+with the same variables pointed at ``data/processed`` and ``models/<run-id>/``.
+
+What a run does:
+
+1. read labels and the train split; hold out a stratified, seeded validation split;
+2. train (seeded and deterministic on CPU; CUDA with mixed precision when present), keeping
+   the weights of the epoch with the best validation accuracy (ties: lower validation loss);
+3. write the model directory: ``model.pth``, ``labels.json`` and ``code/`` (``inference.py``
+   and ``network.py``, the serving code);
+4. touch the test split once: ``evaluation.json`` (model-quality metrics), and compute
+   ``baseline.json`` (class prior and image statistics of the training images, for the drift
+   report), both in the output directory.
+
+Every epoch prints one line that the estimator's ``METRIC_DEFINITIONS`` scrape, e.g.
+``epoch=3 train_loss=0.4100 val_loss=0.3012 val_accuracy=0.9125``.
+
+The default recipe (``build_parser``) is sized for a 2-core CPU and a few hundred images per
+class: a ResNet-9 layout at width 16 (0.41 M parameters), 80 epochs of SGD with Nesterov
+momentum, a one-cycle learning rate peaking at 0.05, weight decay 5e-3, label smoothing 0.1,
+random crops (4 px reflection padding), horizontal flips, 8x8 cutout, and flip test-time
+augmentation. On a GPU, wider and longer (``width=32 epochs=200``) is affordable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from monitor.image_stats import STAT_NAMES, STAT_RANGES, batch_image_stats, summarize
+
+if __package__:
+    from train import augment, imagedata, metrics, network
+else:
+    import augment
+    import imagedata
+    import metrics
+    import network
+
+SERVING_FILES = ("inference.py", "network.py")
+METRIC_DEFINITIONS = [
+    {"Name": "train:loss", "Regex": r"train_loss=([0-9.]+)"},
+    {"Name": "validation:loss", "Regex": r"val_loss=([0-9.]+)"},
+    {"Name": "validation:accuracy", "Regex": r"val_accuracy=([0-9.]+)"},
+    {"Name": "test:accuracy", "Regex": r"test_accuracy=([0-9.]+)"},
+]
+EpochCallback = Callable[[dict], None]
+
+
+def _checked(kind: type, low: float, high: float = math.inf, closed: bool = True):
+    """An argparse type: ``kind`` within [low, high] (``closed``) or (low, high)."""
+
+    def convert(text: str):
+        value = kind(text)
+        inside = low <= value <= high if closed else low < value < high
+        if not inside:
+            bounds = f"[{low}, {high}]" if closed else f"({low}, {high})"
+            raise argparse.ArgumentTypeError(f"{value} is outside {bounds}")
+        return value
+
+    convert.__name__ = kind.__name__  # argparse names the type in its messages
+    return convert
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Hyperparameters and their defaults: the default recipe (see the README's figures)."""
+    parser = argparse.ArgumentParser(description="Train the image classifier (SageMaker entry).")
+    add = parser.add_argument
+    count = _checked(int, 1)
+    add("--epochs", type=count, default=80, help="training epochs")
+    add("--batch-size", type=count, default=64, help="images per step")
+    add("--lr", type=_checked(float, 0, closed=False), default=0.05, help="peak learning rate")
+    add("--momentum", type=_checked(float, 0, 1), default=0.9, help="SGD Nesterov momentum")
+    add("--weight-decay", type=_checked(float, 0), default=5e-3, help="L2 weight decay")
+    add("--label-smoothing", type=_checked(float, 0, 1), default=0.1, help="of cross-entropy")
+    add("--width", type=count, default=16, help="channels of the first layer (network size)")
+    add("--crop-padding", type=_checked(int, 0, 16), default=4, help="random-crop shift, pixels")
+    add("--cutout", type=_checked(int, 0, 32), default=8, help="side of the cutout square")
+    add("--tta", type=int, choices=(0, 1), default=1, help="1 = average with the mirror image")
+    add(
+        "--validation-fraction",
+        type=_checked(float, 0, 1, closed=False),
+        default=0.2,
+        help="share of each class of the train split held out for choosing the best epoch",
+    )
+    add("--seed", type=int, default=0, help="seed of every random choice")
+    return parser
+
+
+@dataclass(frozen=True)
+class JobPaths:
+    train: Path
+    test: Path
+    labels: Path
+    model_dir: Path
+    output_dir: Path
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> JobPaths:
+        names = {
+            "train": "SM_CHANNEL_TRAIN",
+            "test": "SM_CHANNEL_TEST",
+            "labels": "SM_CHANNEL_LABELS",
+            "model_dir": "SM_MODEL_DIR",
+            "output_dir": "SM_OUTPUT_DATA_DIR",
+        }
+        missing = [var for var in names.values() if not environ.get(var)]
+        if missing:
+            raise imagedata.DatasetError(f"environment variables not set: {', '.join(missing)}")
+        return cls(**{field: Path(environ[var]) for field, var in names.items()})
+
+
+def metrics_line(values: Mapping[str, float | int]) -> str:
+    """``key=value`` pairs, the form the metric definitions' regexes read."""
+    return " ".join(
+        f"{key}={value:.4f}" if isinstance(value, float) else f"{key}={value}"
+        for key, value in values.items()
+    )
+
+
+def print_metrics(values: dict) -> None:
+    print(metrics_line(values), flush=True)
+
+
+def run(
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] = os.environ,
+    on_epoch: EpochCallback = print_metrics,
+) -> dict:
+    """Train, save, evaluate; return a summary (best epoch, accuracies, seconds)."""
+    args = build_parser().parse_args(argv)
+    paths = JobPaths.from_env(environ)
+    started = time.perf_counter()
+    torch.manual_seed(args.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)
+    else:
+        torch.backends.cudnn.benchmark = True
+
+    labels = imagedata.read_labels(paths.labels)
+    images, targets = imagedata.read_split(paths.train, "train", len(labels), network.IMAGE_SIZE)
+    fit_idx, val_idx = imagedata.stratified_split(targets, args.validation_fraction, args.seed)
+    config = {"num_classes": len(labels), "width": args.width, "tta": bool(args.tta)}
+    model = network.build_model(config)
+    fit_images = images[fit_idx].float() / 255
+    model.set_normalization(fit_images.mean(dim=(0, 2, 3)), fit_images.std(dim=(0, 2, 3)))
+    best = fit(model, images, targets, fit_idx, val_idx, args, device, on_epoch)
+    model.load_state_dict(best["state"])
+    model.to("cpu")
+
+    paths.model_dir.mkdir(parents=True, exist_ok=True)
+    network.save_model(model, config, paths.model_dir)
+    (paths.model_dir / imagedata.LABELS_FILE).write_text(json.dumps(labels))
+    code = paths.model_dir / "code"
+    code.mkdir(exist_ok=True)
+    for name in SERVING_FILES:
+        shutil.copyfile(Path(__file__).with_name(name), code / name)
+
+    test_images, test_targets = imagedata.read_split(
+        paths.test, "test", len(labels), network.IMAGE_SIZE
+    )
+    probs = network.predict_proba(model, test_images.float() / 255, tta=config["tta"])
+    evaluation = metrics.evaluation_json(
+        test_targets.tolist(), probs.argmax(dim=1).tolist(), labels
+    )
+    summary = {
+        "best_epoch": best["epoch"],
+        "epochs": args.epochs,
+        "val_accuracy": best["val_accuracy"],
+        "test_accuracy": metrics.accuracy_of(evaluation),
+        "seconds": time.perf_counter() - started,
+    }
+    print_metrics({k: summary[k] for k in ("best_epoch", "test_accuracy")})
+    paths.output_dir.mkdir(parents=True, exist_ok=True)
+    (paths.output_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=2))
+    baseline = training_baseline(images, targets, labels)
+    (paths.output_dir / "baseline.json").write_text(json.dumps(baseline, indent=2))
+    return summary
+
+
+def fit(
+    model: network.SconesNet,
+    images: Tensor,
+    targets: Tensor,
+    fit_idx: Tensor,
+    val_idx: Tensor,
+    args: argparse.Namespace,
+    device: torch.device,
+    on_epoch: EpochCallback,
+) -> dict:
+    """SGD (Nesterov), one-cycle learning rate; returns the best epoch (weights on CPU)."""
+    cuda = device.type == "cuda"
+    memory_format = torch.channels_last
+    model.to(device=device, memory_format=memory_format)
+    x_fit = images[fit_idx].to(device)
+    y_fit = targets[fit_idx].to(device)
+    x_val = (images[val_idx].float() / 255).to(memory_format=memory_format)
+    y_val = targets[val_idx]
+    steps_per_epoch = math.ceil(len(fit_idx) / args.batch_size)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=args.lr,
+        momentum=args.momentum,
+        nesterov=True,
+        weight_decay=args.weight_decay,
+    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, one_cycle(args.epochs * steps_per_epoch, warmup_fraction=0.25)
+    )
+    scaler = torch.amp.GradScaler("cuda", enabled=cuda)
+    generator = torch.Generator().manual_seed(args.seed)
+    best: dict = {"epoch": 0, "val_accuracy": -1.0, "val_loss": math.inf, "state": None}
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        order = torch.randperm(len(fit_idx), generator=generator).to(device)
+        total_loss = torch.zeros((), device=device)
+        for start in range(0, len(order), args.batch_size):
+            batch = order[start : start + args.batch_size]
+            x = augment.augment(
+                x_fit[batch].float() / 255, generator, args.crop_padding, args.cutout
+            ).contiguous(memory_format=memory_format)
+            with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=cuda):
+                loss = F.cross_entropy(model(x), y_fit[batch], label_smoothing=args.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            schedule.step()
+            total_loss += loss.detach() * len(batch)
+        probs = network.predict_proba(model, x_val, tta=bool(args.tta))
+        val_loss = F.nll_loss(probs.clamp_min(1e-12).log(), y_val).item()
+        val_accuracy = (probs.argmax(dim=1) == y_val).float().mean().item()
+        on_epoch(
+            {
+                "epoch": epoch,
+                "train_loss": total_loss.item() / len(fit_idx),
+                "val_loss": val_loss,
+                "val_accuracy": val_accuracy,
+            }
+        )
+        if (val_accuracy, -val_loss) > (best["val_accuracy"], -best["val_loss"]):
+            state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            best = {"epoch": epoch, "val_accuracy": val_accuracy, "val_loss": val_loss}
+            best["state"] = state
+    return best
+
+
+def one_cycle(total_steps: int, warmup_fraction: float) -> Callable[[int], float]:
+    """Learning-rate factor per step: linear from 0 to 1 during warm-up, then linear to 0."""
+    warmup = max(1, round(total_steps * warmup_fraction))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    return factor
+
+
+def training_baseline(images: Tensor, targets: Tensor, labels: list[str]) -> dict:
+    """``baseline.json``: class prior and image statistics of the training images."""
+    counts = torch.bincount(targets, minlength=len(labels)).tolist()
+    stats = batch_image_stats(images.permute(0, 2, 3, 1).numpy())
+    return {
+        "labels": labels,
+        "class_prior": {label: counts[i] / len(targets) for i, label in enumerate(labels)},
+        "image_stats": {name: summarize(stats[name], STAT_RANGES[name]) for name in STAT_NAMES},
+    }
+
+
+if __name__ == "__main__":
+    try:
+        run(sys.argv[1:])
+    except imagedata.DatasetError as err:
+        # Written to /opt/ml/output/failure: SageMaker shows it as the job's FailureReason.
+        failure = Path(os.environ.get("SM_OUTPUT_DIR", "/opt/ml/output")) / "failure"
+        failure.parent.mkdir(parents=True, exist_ok=True)
+        failure.write_text(f"DatasetError: {err}")
+        print(f"error: DatasetError: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,127 @@
+"""Serving functions of the model artifact (``code/inference.py`` in ``model.tar.gz``).
+
+The SageMaker PyTorch inference container and the local stack's model server import this file
+with ``code/`` on ``sys.path`` and call ``model_fn`` once, then ``input_fn`` -> ``predict_fn``
+-> ``output_fn`` per request. It needs only torch and Pillow (no ``code/requirements.txt``).
+
+- Request: one PNG or JPEG image, content type ``application/x-image``, ``image/png`` or
+  ``image/jpeg``; any size up to ``MAX_SIDE`` x ``MAX_SIDE`` pixels and ``MAX_BODY_BYTES``
+  bytes, converted to RGB and resized to 32x32 (the training size).
+- Response: ``application/json``, the list of class probabilities in label-index order (the
+  shape of SageMaker's built-in image-classification algorithm), e.g. ``[0.97, 0.03]``.
+- Bad input raises a subclass of ``InvalidInput`` (a ``ValueError``) whose message says what
+  was wrong; the serving container turns it into an error response and keeps serving.
+
+Predictions go through ``network.predict_proba``, the function the test evaluation used, with
+the same test-time augmentation setting (saved in ``model.pth``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+if __package__:
+    from train import network
+else:
+    import network
+
+CONTENT_TYPES = ("application/x-image", "image/png", "image/jpeg")
+ACCEPT_TYPES = ("application/json", "*/*")
+MAX_BODY_BYTES = 5 * 1024 * 1024
+MAX_SIDE = 4096
+IMAGE_FORMATS = ("PNG", "JPEG")
+
+
+class InvalidInput(ValueError):
+    """The request cannot be classified; the message says why."""
+
+
+class EmptyBody(InvalidInput):
+    pass
+
+
+class UnsupportedContentType(InvalidInput):
+    pass
+
+
+class NotAnImage(InvalidInput):
+    pass
+
+
+class ImageTooLarge(InvalidInput):
+    pass
+
+
+class UnsupportedAccept(InvalidInput):
+    pass
+
+
+def model_fn(model_dir: str) -> dict:
+    """Load the network, its prediction settings and the class labels from the artifact."""
+    # One request is one 32x32 image: a single thread is fastest and leaves the other cores
+    # to the server's other workers.
+    torch.set_num_threads(1)
+    directory = Path(model_dir)
+    model, config = network.load_model(directory)
+    labels = json.loads((directory / "labels.json").read_text())
+    return {
+        "network": network.fuse_for_inference(model),
+        "tta": bool(config["tta"]),
+        "labels": labels,
+    }
+
+
+def input_fn(request_body: bytes | bytearray, content_type: str) -> torch.Tensor:
+    """Decode one image into a ``(1, 3, 32, 32)`` float tensor in [0, 1]."""
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type not in CONTENT_TYPES:
+        raise UnsupportedContentType(
+            f"content type {content_type!r} is not supported; use one of {', '.join(CONTENT_TYPES)}"
+        )
+    if isinstance(request_body, str):
+        raise NotAnImage("the request body is text, not PNG or JPEG image bytes")
+    body = bytes(request_body or b"")
+    if not body:
+        raise EmptyBody("the request body is empty; send the PNG or JPEG image bytes")
+    if len(body) > MAX_BODY_BYTES:
+        raise ImageTooLarge(
+            f"the request body has {len(body)} bytes; the limit is {MAX_BODY_BYTES}"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(body), formats=IMAGE_FORMATS)
+            width, height = image.size
+            if width > MAX_SIDE or height > MAX_SIDE:
+                raise ImageTooLarge(
+                    f"the image is {width}x{height} pixels; the limit is {MAX_SIDE}x{MAX_SIDE}"
+                )
+            rgb = image.convert("RGB")
+    except InvalidInput:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning) as err:
+        raise NotAnImage(f"the request body is not a readable PNG or JPEG image ({err})") from None
+    size = network.IMAGE_SIZE
+    if rgb.size != (size, size):
+        rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
+    pixels = torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8)
+    return pixels.view(1, size, size, 3).permute(0, 3, 1, 2).float() / 255
+
+
+def predict_fn(input_data: torch.Tensor, model: dict) -> torch.Tensor:
+    """Class probabilities ``(1, classes)``."""
+    return network.predict_proba(model["network"], input_data, tta=model["tta"])
+
+
+def output_fn(prediction: torch.Tensor, accept: str) -> str:
+    """The JSON list of probabilities of the (single) image, in label-index order."""
+    media_type = (accept or "application/json").split(";")[0].strip().lower()
+    if media_type not in ACCEPT_TYPES:
+        raise UnsupportedAccept(f"accept type {accept!r} is not supported; use application/json")
+    return json.dumps([float(p) for p in prediction[0].tolist()])

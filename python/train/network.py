@@ -1,0 +1,127 @@
+"""The classifier (a compact ResNet for 32x32 RGB images) and its one prediction rule.
+
+Training, the test evaluation and the serving code (``inference.py``, which ships this file in
+the artifact's ``code/``) all predict through ``predict_proba``, so the accuracy reported at
+training time is the accuracy of what the endpoint serves, test-time augmentation included.
+
+The input normalisation (per-channel mean and std of the training images) is part of the
+model's state, so a served model needs nothing but ``model.pth``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+IMAGE_SIZE = 32
+WEIGHTS_FILE = "model.pth"
+
+
+def conv_bn(channels_in: int, channels_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(channels_in, channels_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(channels_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+class Residual(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(conv_bn(channels, channels), conv_bn(channels, channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class SconesNet(nn.Module):
+    """ResNet-9 layout (prep, three down-sampling stages, two residual blocks) at ``width``.
+
+    Input: float images in [0, 1], ``(N, 3, H, W)``; output: class logits.
+    """
+
+    def __init__(self, num_classes: int, width: int = 32):
+        super().__init__()
+        self.register_buffer("mean", torch.full((1, 3, 1, 1), 0.5))
+        self.register_buffer("std", torch.full((1, 3, 1, 1), 0.25))
+        w = width
+        self.features = nn.Sequential(
+            conv_bn(3, w),
+            conv_bn(w, 2 * w),
+            nn.MaxPool2d(2),
+            Residual(2 * w),
+            conv_bn(2 * w, 4 * w),
+            nn.MaxPool2d(2),
+            conv_bn(4 * w, 8 * w),
+            nn.MaxPool2d(2),
+            Residual(8 * w),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
+        self.classifier = nn.Linear(8 * w, num_classes)
+
+    def set_normalization(self, mean: Tensor, std: Tensor) -> None:
+        self.mean.copy_(mean.reshape(1, 3, 1, 1))
+        self.std.copy_(std.reshape(1, 3, 1, 1))
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.classifier(self.features((images - self.mean) / self.std))
+
+
+def build_model(config: dict) -> SconesNet:
+    """``config`` = ``{"num_classes", "width", "tta"}`` as saved next to the weights."""
+    return SconesNet(num_classes=int(config["num_classes"]), width=int(config["width"]))
+
+
+@torch.inference_mode()
+def predict_proba(model: nn.Module, images: Tensor, tta: bool, batch_size: int = 256) -> Tensor:
+    """Class probabilities of float images in [0, 1], ``(N, 3, 32, 32)`` -> ``(N, classes)``.
+
+    With ``tta`` the probabilities are averaged with those of the mirrored image (the training
+    augmentation flips images, so the model is equally right about both).
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    parts = []
+    for start in range(0, images.shape[0], batch_size):
+        batch = images[start : start + batch_size].to(device)
+        if tta:
+            both = torch.softmax(model(torch.cat([batch, batch.flip(3)])).float(), dim=1)
+            probs = (both[: len(batch)] + both[len(batch) :]) / 2
+        else:
+            probs = torch.softmax(model(batch).float(), dim=1)
+        parts.append(probs.cpu())
+    return torch.cat(parts) if parts else torch.empty(0, 0)
+
+
+def fuse_for_inference(model: SconesNet) -> SconesNet:
+    """Fold every batch norm into the convolution before it (eval mode only): the same outputs
+    (to float rounding) with fewer operations, which matters for one image per request."""
+    model.eval()
+    for module in model.modules():
+        if isinstance(module, nn.Sequential) and len(module) == 3:
+            conv, norm = module[0], module[1]
+            if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
+                module[0] = fuse_conv_bn_eval(conv, norm)
+                module[1] = nn.Identity()
+    return model
+
+
+def save_model(model: SconesNet, config: dict, directory: Path) -> Path:
+    """Write ``model.pth``: the config and the state_dict (CPU tensors), loadable weights-only."""
+    path = directory / WEIGHTS_FILE
+    state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+    torch.save({"config": dict(config), "state_dict": state}, path)
+    return path
+
+
+def load_model(directory: Path) -> tuple[SconesNet, dict]:
+    """The model saved by ``save_model`` (``torch.load(weights_only=True)``: no pickled code)."""
+    saved = torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+    model = build_model(saved["config"])
+    model.load_state_dict(saved["state_dict"])
+    model.eval()
+    return model, saved["config"]

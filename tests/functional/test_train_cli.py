@@ -1,0 +1,118 @@
+"""``python -m train`` with TARGET=local (moto for S3 and the registry) and its error messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import boto3
+import pytest
+
+import train.__main__ as cli
+from settings import MissingOutputs, repo_root
+from train_support import TINY_HYPERPARAMETERS
+
+
+def tiny_hyperparameter_options() -> list[str]:
+    pairs = zip(TINY_HYPERPARAMETERS[::2], TINY_HYPERPARAMETERS[1::2])
+    return [part for name, value in pairs for part in ("--hyperparameter", f"{name[2:]}={value}")]
+
+
+def test_target_local_trains_uploads_and_registers(
+    train_aws, train_dataset, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("TARGET", "local")
+    models = tmp_path / "models"
+    code = cli.main(
+        [
+            "--approval-threshold",
+            "0.0",
+            "--data-dir",
+            str(train_dataset),
+            "--models-dir",
+            str(models),
+        ]
+        + tiny_hyperparameter_options()
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "confusion matrix (rows: actual, columns: predicted)" in out
+    assert "approval: Approved" in out
+    (run_dir,) = models.iterdir()
+    assert run_dir.name.startswith("scones-")
+    s3 = boto3.client("s3")
+    keys = sorted(
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket="scones-test-models", Prefix="models/")["Contents"]
+    )
+    assert keys == [f"models/{run_dir.name}/{name}" for name in cli.artifacts.RUN_FILES[::-1]]
+    evaluation = s3.get_object(
+        Bucket="scones-test-models", Key=f"models/{run_dir.name}/evaluation.json"
+    )
+    assert evaluation["ContentType"] == "application/json"
+    assert json.loads(evaluation["Body"].read()) == json.loads(
+        (run_dir / "evaluation.json").read_text()
+    )
+    sagemaker = boto3.client("sagemaker")
+    (summary,) = sagemaker.list_model_packages(ModelPackageGroupName="scones-test-classifier")[
+        "ModelPackageSummaryList"
+    ]
+    assert summary["ModelPackageArn"] in out
+    package = sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+    container = package["InferenceSpecification"]["Containers"][0]
+    assert (
+        container["ModelDataUrl"] == f"s3://scones-test-models/models/{run_dir.name}/model.tar.gz"
+    )
+    assert package["CustomerMetadataProperties"]["labels"] == "bicycle,motorcycle"
+
+
+@pytest.mark.parametrize(
+    "pair, message",
+    [
+        ("epochs", "'epochs' is not name=value"),
+        ("=3", "is not name=value"),
+        ("depth=3", "unrecognized arguments: --depth 3"),
+        ("epochs=many", "argument --epochs: invalid int value: 'many'"),
+        ("tta=2", "argument --tta: invalid choice: 2"),
+    ],
+)
+def test_invalid_hyperparameters_are_named(pair, message):
+    with pytest.raises(cli.InvalidHyperparameter, match=message):
+        cli.parse_hyperparameters([pair])
+
+
+def test_hyperparameters_are_typed_by_the_entry_point():
+    assert cli.parse_hyperparameters(["epochs=5", "batch_size=32", "lr=0.1"]) == {
+        "epochs": 5,
+        "batch-size": 32,
+        "lr": 0.1,
+    }
+    assert cli.to_argv({"epochs": 5, "lr": 0.1}) == ["--epochs", "5", "--lr", "0.1"]
+
+
+def test_unknown_target_and_missing_infrastructure(monkeypatch, tmp_path):
+    monkeypatch.setenv("OUTPUTS_DIR", str(tmp_path))
+    monkeypatch.setenv("TARGET", "gcp")
+    with pytest.raises(cli.UnknownTarget, match="gcp"):
+        cli.main([])
+    monkeypatch.setenv("TARGET", "local")
+    with pytest.raises(MissingOutputs, match="make infra"):
+        cli.main([])
+
+
+def test_the_command_fails_in_one_line(tmp_path):
+    environ = dict(os.environ, OUTPUTS_DIR=str(tmp_path), TARGET="local")
+    result = subprocess.run(
+        [sys.executable, "-m", "train", "--hyperparameter", "width=wide"],
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=repo_root(),
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: InvalidHyperparameter: argument --width: invalid int value: 'wide'\n"
+    )

@@ -1,0 +1,144 @@
+"""code/inference.py of a trained artifact, loaded the way the serving containers load it.
+
+The archive is extracted and ``code/inference.py`` imported as the top-level module
+``inference`` with ``code/`` first on ``sys.path`` (no package ``train``), then
+``model_fn`` -> ``input_fn`` -> ``predict_fn`` -> ``output_fn`` run for every accepted content
+type, and every kind of bad input raises its named ``ValueError`` subclass.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import sys
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from train import network
+from train_support import class_image, png_bytes
+
+
+@pytest.fixture(scope="module")
+def served(trained_run, tmp_path_factory):
+    """``(inference module, model)`` as a serving container would hold them."""
+    run, _ = trained_run
+    model_dir = tmp_path_factory.mktemp("model")
+    with tarfile.open(run.model_archive) as tar:
+        tar.extractall(model_dir, filter="data")
+    code = str(model_dir / "code")
+    threads = torch.get_num_threads()
+    sys.path.insert(0, code)
+    try:
+        module = importlib.import_module("inference")
+        assert module.__file__.startswith(code)
+        assert module.network.__file__.startswith(code)  # the artifact's copy, not train.network
+        model = module.model_fn(str(model_dir))
+        yield module, model
+    finally:
+        sys.path.remove(code)
+        for name in ("inference", "network"):
+            sys.modules.pop(name, None)
+        torch.set_num_threads(threads)
+
+
+def round_trip(served, body, content_type, accept="application/json"):
+    module, model = served
+    return module.output_fn(module.predict_fn(module.input_fn(body, content_type), model), accept)
+
+
+def jpeg_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("content_type", ["application/x-image", "image/png", "image/jpeg"])
+@pytest.mark.parametrize("encode", [png_bytes, jpeg_bytes])
+def test_every_content_type_returns_a_probability_list(served, content_type, encode):
+    body = encode(class_image(0, np.random.default_rng(1)))
+    probabilities = json.loads(round_trip(served, body, content_type))
+    assert isinstance(probabilities, list) and len(probabilities) == 2
+    assert all(isinstance(p, float) and 0.0 <= p <= 1.0 for p in probabilities)
+    assert sum(probabilities) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_prediction_equals_the_evaluation_rule(served, trained_run, tmp_path):
+    """The endpoint answers what the test evaluation computed: same weights, same TTA (the
+    served copy has its batch norms folded into the convolutions)."""
+    module, model = served
+    run, _ = trained_run
+    with tarfile.open(run.model_archive) as tar:
+        tar.extractall(tmp_path, filter="data")
+    evaluated_model, config = network.load_model(tmp_path)
+    image = class_image(1, np.random.default_rng(2))
+    served_probs = json.loads(round_trip(served, png_bytes(image), "image/png"))
+    pixels = torch.from_numpy(image.copy()).permute(2, 0, 1)[None].float() / 255
+    evaluated = network.predict_proba(evaluated_model, pixels, tta=config["tta"])[0].tolist()
+    assert served_probs == pytest.approx(evaluated, abs=1e-5)
+    assert model["tta"] is True and model["labels"] == ["bicycle", "motorcycle"]
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model["network"].modules())
+
+
+def test_model_fn_uses_one_thread(served):
+    assert torch.get_num_threads() == 1
+
+
+def test_large_and_odd_images_are_resized_to_32x32(served):
+    module, _ = served
+    rng = np.random.default_rng(3)
+    big = rng.integers(0, 256, (600, 900, 3), dtype=np.uint8)
+    assert module.input_fn(png_bytes(big), "image/png").shape == (1, 3, 32, 32)
+    grey = Image.fromarray(big[:, :, 0], mode="L")
+    buffer = io.BytesIO()
+    grey.save(buffer, format="PNG")
+    data = module.input_fn(buffer.getvalue(), "image/png; charset=binary")
+    assert data.shape == (1, 3, 32, 32)
+    rgba = Image.fromarray(np.dstack([big, big[:, :, :1]]), mode="RGBA")
+    buffer = io.BytesIO()
+    rgba.save(buffer, format="PNG")
+    assert len(json.loads(round_trip(served, buffer.getvalue(), "application/x-image"))) == 2
+    assert module.input_fn(bytearray(png_bytes(big)), "image/png").shape == (1, 3, 32, 32)
+
+
+def test_bad_inputs_raise_named_value_errors(served):
+    module, _ = served
+    png = png_bytes(class_image(0, np.random.default_rng(4)))
+    cases = [
+        (b"", "image/png", module.EmptyBody, "empty"),
+        (b"GIF89a not what we take", "image/png", module.NotAnImage, "not a readable PNG"),
+        (png[:40], "image/png", module.NotAnImage, "not a readable PNG"),
+        ("text body", "image/png", module.NotAnImage, "text"),
+        (png, "application/json", module.UnsupportedContentType, "application/json"),
+        (png, "", module.UnsupportedContentType, "not supported"),
+        (b"\0" * (module.MAX_BODY_BYTES + 1), "image/png", module.ImageTooLarge, "bytes"),
+    ]
+    for body, content_type, error, message in cases:
+        with pytest.raises(error, match=message) as caught:
+            module.input_fn(body, content_type)
+        assert isinstance(caught.value, ValueError) and isinstance(
+            caught.value, module.InvalidInput
+        )
+
+
+def test_images_over_the_side_limit_are_refused_before_decoding(served):
+    module, _ = served
+    wide = Image.new("RGB", (module.MAX_SIDE + 1, 8))
+    buffer = io.BytesIO()
+    wide.save(buffer, format="PNG")
+    with pytest.raises(module.ImageTooLarge, match=r"4097x8 pixels; the limit is 4096x4096"):
+        module.input_fn(buffer.getvalue(), "image/png")
+
+
+def test_unsupported_accept_is_refused(served):
+    module, model = served
+    prediction = module.predict_fn(
+        module.input_fn(png_bytes(class_image(0, np.random.default_rng(5))), "image/png"), model
+    )
+    assert json.loads(module.output_fn(prediction, "*/*"))
+    with pytest.raises(module.UnsupportedAccept, match="text/csv"):
+        module.output_fn(prediction, "text/csv")

@@ -1,0 +1,133 @@
+"""A tiny local training run: artifact layout, evaluation/baseline files, determinism, metrics."""
+
+from __future__ import annotations
+
+import json
+import re
+import tarfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from monitor.image_stats import QUANTILE_LEVELS, STAT_NAMES
+from train import entry, local_job, network
+from train_support import TINY_HYPERPARAMETERS, write_dataset
+
+
+def test_run_directory_holds_exactly_the_three_files(trained_run):
+    run, summary = trained_run
+    assert run.run_id == "scones-test-run"
+    assert sorted(p.name for p in run.path.iterdir()) == [
+        "baseline.json",
+        "evaluation.json",
+        "model.tar.gz",
+    ]
+    assert not any(p.name.startswith(".") for p in run.path.parent.iterdir())  # no staging left
+    assert summary["epochs"] == 2 and 1 <= summary["best_epoch"] <= 2
+
+
+def test_model_archive_has_the_sagemaker_layout(trained_run):
+    run, _ = trained_run
+    with tarfile.open(run.model_archive) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        assert sorted(members) == [
+            "code/inference.py",
+            "code/network.py",
+            "labels.json",
+            "model.pth",
+        ]
+        assert all(m.isfile() for m in members.values())
+        assert json.load(tar.extractfile("labels.json")) == ["bicycle", "motorcycle"]
+        shipped = tar.extractfile("code/inference.py").read()
+    assert shipped == Path(entry.__file__).with_name("inference.py").read_bytes()
+
+
+def test_evaluation_json_matches_the_test_split(trained_run, train_dataset):
+    run, summary = trained_run
+    evaluation = json.loads(run.evaluation.read_text())
+    metrics = evaluation["multiclass_classification_metrics"]
+    assert metrics["accuracy"]["value"] == summary["test_accuracy"]
+    assert metrics["accuracy"]["standard_deviation"] == "NaN"
+    test_images = len((train_dataset / "test.lst").read_text().splitlines())
+    assert evaluation["test_samples"] == test_images
+    matrix = metrics["confusion_matrix"]
+    assert set(matrix) == {"bicycle", "motorcycle"}
+    assert sum(sum(row.values()) for row in matrix.values()) == test_images
+    assert set(evaluation["per_class"]["bicycle"]) == {"precision", "recall", "f1", "support"}
+
+
+def test_baseline_json_has_prior_and_image_statistics(trained_run):
+    run, _ = trained_run
+    baseline = json.loads(run.baseline.read_text())
+    assert baseline["labels"] == ["bicycle", "motorcycle"]
+    assert baseline["class_prior"] == {"bicycle": 0.5, "motorcycle": 0.5}
+    assert set(baseline["image_stats"]) == set(STAT_NAMES)
+    for summary in baseline["image_stats"].values():
+        assert set(summary) == {"mean", "std", "quantiles", "histogram"}
+        assert len(summary["quantiles"]) == len(QUANTILE_LEVELS)
+        histogram = summary["histogram"]
+        assert len(histogram["bins"]) == len(histogram["counts"]) + 1
+        assert sum(histogram["counts"]) == 40  # every training image, validation included
+    # class 0 of the synthetic data is red: its mean red channel is well above its blue one
+    stats = baseline["image_stats"]
+    assert stats["mean_r"]["mean"] > stats["mean_b"]["mean"]
+
+
+def test_weights_load_weights_only_and_predict_probabilities(trained_run, tmp_path):
+    run, _ = trained_run
+    with tarfile.open(run.model_archive) as tar:
+        tar.extractall(tmp_path, filter="data")
+    model, config = network.load_model(tmp_path)
+    assert config == {"num_classes": 2, "width": 4, "tta": True}
+    probs = network.predict_proba(model, torch.rand(3, 3, 32, 32), tta=True)
+    assert probs.shape == (3, 2)
+    assert torch.allclose(probs.sum(dim=1), torch.ones(3))
+
+
+def test_a_rerun_gives_the_same_metrics(trained_run, train_dataset, tmp_path):
+    _, first = trained_run
+    _, second = local_job.train_local(
+        train_dataset, tmp_path, "again", TINY_HYPERPARAMETERS, progress=False
+    )
+    for key in ("best_epoch", "val_accuracy", "test_accuracy"):
+        assert second[key] == first[key]
+
+
+def test_ten_classes_give_a_ten_way_output_layer(tmp_path):
+    labels = [f"class{i}" for i in range(10)]
+    data = write_dataset(tmp_path / "data", labels=labels, per_class={"train": 3, "test": 1})
+    run, summary = local_job.train_local(
+        data, tmp_path / "models", "ten", ["--epochs", "1", "--width", "2"], progress=False
+    )
+    evaluation = json.loads(run.evaluation.read_text())
+    assert list(evaluation["per_class"]) == labels
+    with tarfile.open(run.model_archive) as tar:
+        tar.extractall(tmp_path / "model", filter="data")
+    model, config = network.load_model(tmp_path / "model")
+    assert config["num_classes"] == 10 and model.classifier.out_features == 10
+
+
+def test_metric_lines_match_the_estimator_metric_definitions(train_dataset, tmp_path, capsys):
+    environ = local_job.sm_environ(train_dataset, tmp_path)
+    entry.run(["--epochs", "1", "--width", "2"], environ=environ)
+    out = capsys.readouterr().out
+    found = {
+        definition["Name"]: re.findall(definition["Regex"], out)
+        for definition in entry.METRIC_DEFINITIONS
+    }
+    assert {name: len(values) for name, values in found.items()} == {
+        "train:loss": 1,
+        "validation:loss": 1,
+        "validation:accuracy": 1,
+        "test:accuracy": 1,
+    }
+    for values in found.values():
+        float(values[0])
+    assert re.search(r"^epoch=1 train_loss=\S+ val_loss=\S+ val_accuracy=\S+$", out, re.M)
+
+
+def test_missing_dataset_is_a_named_error(tmp_path):
+    with pytest.raises(local_job.InvalidDataset, match="labels.json does not exist"):
+        local_job.train_local(tmp_path / "none", tmp_path / "models", "x", [], progress=False)
+    assert list((tmp_path / "models").iterdir()) == []

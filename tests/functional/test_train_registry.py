@@ -1,0 +1,116 @@
+"""Model registry against moto: the package, the approval rule, latest-approved."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from settings import run_cli
+from train import registry
+
+MODEL_URL = "s3://scones-test-models/models/run/model.tar.gz"
+EVALUATION_URL = "s3://scones-test-models/models/run/evaluation.json"
+
+
+def register(group, accuracy, threshold=0.9, run="run"):
+    return registry.register(
+        group=group,
+        model_data_url=MODEL_URL.replace("/run/", f"/{run}/"),
+        evaluation_url=EVALUATION_URL.replace("/run/", f"/{run}/"),
+        labels=["bicycle", "motorcycle"],
+        accuracy=accuracy,
+        threshold=threshold,
+    )
+
+
+def test_register_creates_the_group_and_a_complete_package(train_aws, no_network):
+    group = train_aws["model_package_group_name"]
+    client = boto3.client("sagemaker")
+    with pytest.raises(client.exceptions.ClientError):
+        client.describe_model_package_group(ModelPackageGroupName=group)
+    package = register(group, 0.95)
+    assert package.status == "Approved"
+    client.describe_model_package_group(ModelPackageGroupName=group)
+    described = client.describe_model_package(ModelPackageName=package.arn)
+    assert described["ModelPackageGroupName"] == group
+    assert described["ModelApprovalStatus"] == "Approved"
+    spec = described["InferenceSpecification"]
+    assert spec["Containers"] == [
+        {
+            "Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6-cpu-py312",
+            "ModelDataUrl": MODEL_URL,
+        }
+    ]
+    assert spec["SupportedContentTypes"] == ["application/x-image", "image/png", "image/jpeg"]
+    assert spec["SupportedResponseMIMETypes"] == ["application/json"]
+    assert described["ModelMetrics"]["ModelQuality"]["Statistics"] == {
+        "ContentType": "application/json",
+        "S3Uri": EVALUATION_URL,
+    }
+    assert described["CustomerMetadataProperties"] == {
+        "labels": "bicycle,motorcycle",
+        "test_accuracy": "0.9500",
+    }
+    assert no_network == []  # the image URI comes from the SDK's bundled table
+
+
+@pytest.mark.parametrize(
+    "accuracy, threshold, status",
+    [
+        (0.95, 0.9, "Approved"),
+        (0.9, 0.9, "Approved"),
+        (0.8999, 0.9, "PendingManualApproval"),
+        (0.5, 0.0, "Approved"),
+        (0.99, 1.0, "PendingManualApproval"),
+    ],
+)
+def test_approval_rule(train_aws, accuracy, threshold, status):
+    group = train_aws["model_package_group_name"]
+    package = register(group, accuracy, threshold)
+    assert package.status == status
+    described = boto3.client("sagemaker").describe_model_package(ModelPackageName=package.arn)
+    assert described["ModelApprovalStatus"] == status
+
+
+def test_latest_approved_is_the_newest_approved_package(train_aws):
+    group = train_aws["model_package_group_name"]
+    register(group, 0.95, run="first")
+    newest = register(group, 0.96, run="second")
+    register(group, 0.5, run="third")  # pending: not deployable
+    assert registry.latest_approved(group) == {
+        "model_package_arn": newest.arn,
+        "model_data_url": "s3://scones-test-models/models/second/model.tar.gz",
+        "class_labels": ["bicycle", "motorcycle"],
+    }
+
+
+def test_no_approved_package_is_a_named_error(train_aws):
+    group = train_aws["model_package_group_name"]
+    with pytest.raises(registry.NoApprovedModel, match=group):
+        registry.latest_approved(group)
+    register(group, 0.5)
+    with pytest.raises(registry.NoApprovedModel):
+        registry.latest_approved(group)
+
+
+def test_cli_writes_the_tfvars_file(train_aws, tmp_path, capsys):
+    group = train_aws["model_package_group_name"]
+    package = register(group, 0.97)
+    target = tmp_path / "build" / "model.tfvars.json"
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(lambda: registry.main(["latest-approved", "--tfvars", str(target)]))
+    assert exit_info.value.code == 0
+    assert json.loads(target.read_text())["model_package_arn"] == package.arn
+    assert package.arn in capsys.readouterr().out
+
+
+def test_cli_without_approved_package_fails_in_one_line(train_aws, tmp_path, capsys):
+    target = tmp_path / "model.tfvars.json"
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(lambda: registry.main(["latest-approved", "--tfvars", str(target)]))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: NoApprovedModel: model package group scones-test-classifier")
+    assert not target.exists()

@@ -1,0 +1,97 @@
+"""settings.leftovers against moto: it finds what carries the prefix, and only that."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from settings import leftovers
+
+TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "states.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
+DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        yield
+
+
+def _create(prefix: str) -> None:
+    """A few resources named like the Terraform roots name them."""
+    boto3.client("s3").create_bucket(Bucket=f"{prefix}-data-123456789012-us-east-1")
+    boto3.client("sqs").create_queue(QueueName=f"{prefix}-alerts")
+    boto3.client("sns").create_topic(Name=f"{prefix}-alerts")
+    role = boto3.client("iam").create_role(
+        RoleName=f"{prefix}-states", AssumeRolePolicyDocument=TRUST
+    )
+    boto3.client("stepfunctions").create_state_machine(
+        name=f"{prefix}-classify-image", definition=DEFINITION, roleArn=role["Role"]["Arn"]
+    )
+    boto3.client("logs").create_log_group(logGroupName=f"/aws/lambda/{prefix}-classifyImage")
+    key = boto3.client("kms").create_key()["KeyMetadata"]["KeyId"]
+    boto3.client("kms").create_alias(AliasName=f"alias/{prefix}", TargetKeyId=key)
+    boto3.client("events").put_rule(Name=f"{prefix}-execution-failed", EventPattern="{}")
+    boto3.client("sagemaker").create_model_package_group(ModelPackageGroupName=f"{prefix}-models")
+
+
+def test_finds_every_kind_it_was_given_and_nothing_of_another_prefix(aws):
+    _create("pfx")
+    _create("pfxother")
+    found = leftovers.find_leftovers("pfx")
+    assert sorted((item.kind, item.name) for item in found) == [
+        ("CloudWatch log group", "/aws/lambda/pfx-classifyImage"),
+        ("EventBridge rule", "pfx-execution-failed"),
+        ("IAM role", "pfx-states"),
+        ("KMS alias", "alias/pfx"),
+        ("S3 bucket", "pfx-data-123456789012-us-east-1"),
+        ("SNS topic", "pfx-alerts"),
+        ("SQS queue", "pfx-alerts"),
+        ("SageMaker model package group", "pfx-models"),
+        ("state machine", "pfx-classify-image"),
+    ]
+
+
+def test_cli_lists_leftovers_and_fails_with_a_named_error(aws, monkeypatch, capsys):
+    _create("pfx")
+    monkeypatch.setattr(sys, "argv", ["leftovers", "--prefix", "pfx"])
+    with pytest.raises(leftovers.LeftoversFound, match="9 resource"):
+        leftovers.main()
+    assert "left over: S3 bucket: pfx-data-123456789012-us-east-1" in capsys.readouterr().out
+
+
+def test_cli_says_nothing_is_left(aws, monkeypatch, capsys):
+    _create("pfxother")
+    monkeypatch.setattr(sys, "argv", ["leftovers", "--prefix", "pfx"])
+    assert leftovers.main() == 0
+    assert capsys.readouterr().out == "nothing left: no resource named pfx-* exists any more\n"
+
+
+def test_unreachable_aws_is_a_named_error(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    with pytest.raises(leftovers.AwsUnreachable, match="could not list"):
+        leftovers.find_leftovers("pfx")

@@ -1,0 +1,103 @@
+"""Reading the processed dataset, the validation hold-out and the batch augmentation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from train.augment import augment
+from train.imagedata import DatasetError, read_labels, read_split, stratified_split
+from train_support import write_dataset
+
+
+@pytest.fixture()
+def dataset(tmp_path):
+    return write_dataset(tmp_path / "processed", per_class={"train": 5, "test": 2})
+
+
+def test_read_split_returns_pixels_and_labels_of_the_lst(dataset):
+    images, labels = read_split(dataset, "train", num_classes=2, size=32)
+    assert images.shape == (10, 3, 32, 32) and images.dtype == torch.uint8
+    assert labels.tolist() == [0, 1] * 5
+    first = dataset / (dataset / "train.lst").read_text().splitlines()[0].split("\t")[2]
+    expected = torch.from_numpy(np.array(Image.open(first))).permute(2, 0, 1)
+    assert torch.equal(images[0], expected)
+    assert read_labels(dataset) == ["bicycle", "motorcycle"]
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("0\t1", "expected index<TAB>label<TAB>path"),
+        ("0\tx\ttrain/bicycle/bicycle_s_000000.png", "is not a number"),
+        ("0\t7\ttrain/bicycle/bicycle_s_000000.png", "label 7 outside 0..1"),
+        ("0\t0\t../outside.png", "leaves"),
+        ("0\t0\ttrain/bicycle/missing.png", "does not exist"),
+    ],
+)
+def test_bad_lst_lines_are_named_with_file_and_line(dataset, line, message):
+    (dataset / "train.lst").write_text(line + "\n")
+    with pytest.raises(DatasetError, match=message) as error:
+        read_split(dataset, "train", num_classes=2, size=32)
+    assert "train.lst:1" in str(error.value)
+
+
+def test_wrong_image_size_and_non_images_are_rejected(dataset):
+    rel = "train/bicycle/bicycle_s_000000.png"
+    (dataset / "train.lst").write_text(f"0\t0\t{rel}\n")
+    Image.new("RGB", (16, 16)).save(dataset / rel)
+    with pytest.raises(DatasetError, match="is 16x16, not 32x32"):
+        read_split(dataset, "train", num_classes=2, size=32)
+    (dataset / rel).write_bytes(b"not a png")
+    with pytest.raises(DatasetError, match="not a readable image"):
+        read_split(dataset, "train", num_classes=2, size=32)
+
+
+def test_missing_files_and_bad_labels_json(tmp_path, dataset):
+    with pytest.raises(DatasetError, match="does not exist"):
+        read_labels(tmp_path)
+    with pytest.raises(DatasetError, match=r"test\.lst does not exist"):
+        read_split(tmp_path, "test", num_classes=2, size=32)
+    (dataset / "labels.json").write_text(json.dumps(["bicycle", "bicycle"]))
+    with pytest.raises(DatasetError, match="distinct class names"):
+        read_labels(dataset)
+    (dataset / "labels.json").write_text("{not json")
+    with pytest.raises(DatasetError, match="not readable JSON"):
+        read_labels(dataset)
+
+
+def test_stratified_split_is_seeded_disjoint_and_per_class():
+    labels = torch.tensor([0] * 40 + [1] * 10 + [2] * 2)
+    fit, validation = stratified_split(labels, 0.2, seed=3)
+    assert sorted(fit.tolist() + validation.tolist()) == list(range(52))
+    assert torch.bincount(labels[validation]).tolist() == [8, 2, 1]
+    again_fit, again_validation = stratified_split(labels, 0.2, seed=3)
+    assert torch.equal(fit, again_fit) and torch.equal(validation, again_validation)
+    _, other = stratified_split(labels, 0.2, seed=4)
+    assert not torch.equal(validation, other)
+
+
+def test_augment_is_reproducible_and_keeps_shape():
+    images = torch.rand(8, 3, 32, 32)
+    first = augment(images, torch.Generator().manual_seed(1), pad=4, cutout=8)
+    second = augment(images, torch.Generator().manual_seed(1), pad=4, cutout=8)
+    assert first.shape == images.shape
+    assert torch.equal(first, second)
+    assert not torch.equal(first, images)
+
+
+def test_augment_parts():
+    images = torch.rand(64, 3, 32, 32) + 1.0  # no zero pixel before cutout
+    flipped_or_not = augment(images, torch.Generator().manual_seed(0), pad=0, cutout=0)
+    for original, result in zip(images, flipped_or_not):
+        assert torch.equal(result, original) or torch.equal(result, original.flip(2))
+    cut = augment(images, torch.Generator().manual_seed(0), pad=0, cutout=8)
+    zeroed = (cut == 0).all(dim=1).sum(dim=(1, 2))
+    assert zeroed.max().item() == 64 and zeroed.min().item() >= 16  # squares, clipped at edges
+    shifted = augment(images, torch.Generator().manual_seed(0), pad=4, cutout=0)
+    assert shifted.shape == images.shape
+    assert ((shifted >= 1.0) & (shifted <= 2.0)).all()  # reflection padding: only image pixels
