@@ -260,5 +260,5 @@ bench-report: $(STAMP) ## monitoring report on 100k synthetic capture records in
 	$(PY) bench/bench_report.py
 
 .PHONY: clean
-clean: ## remove build outputs (keeps data/, models/, reports/ and .venv)
-	rm -rf build
+clean: ## remove local build outputs (keeps build/aws state, data/, models/, reports/, .venv)
+	rm -rf build/local build/lint build/lambdas.zip

@@ -42,3 +42,13 @@ output "lambda_function_names" {
   description = "Lambda function names keyed by handler module (serialize_image_data, classify_image, filter_inferences, summarize_batch)."
   value       = { for key, f in local.functions : key => f.name }
 }
+
+output "threshold" {
+  description = "Confidence below which the workflow ends an image with LowConfidence (the monitoring report marks it)."
+  value       = var.confidence_threshold
+}
+
+output "model_data_url" {
+  description = "S3 URI of the deployed model.tar.gz (its baseline.json lies beside it)."
+  value       = var.model_data_url
+}
