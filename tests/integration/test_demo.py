@@ -60,7 +60,7 @@ def demo_run(tmp_path_factory, tiny_cifar_tarball):
         "CLASSES=bicycle,motorcycle",
         f"LOCAL_PORT={port}",
         "HYPERPARAMETERS=epochs=2 width=4 batch-size=16",
-        "APPROVAL_THRESHOLD=0",
+        "DEMO_APPROVAL_THRESHOLD=0",
         f"DEMO_N={DEMO_N}",
         "MAX_ERROR_RATE=1",
     ]
