@@ -24,7 +24,7 @@ Every epoch prints one line that the estimator's ``METRIC_DEFINITIONS`` scrape, 
 
 The default recipe (``build_parser``) is sized for a 2-core CPU and a few hundred images per
 class: a ResNet-9 layout at width 16 (0.41 M parameters), 80 epochs of SGD with Nesterov
-momentum, a one-cycle learning rate peaking at 0.1, weight decay 5e-3, label smoothing 0.1,
+momentum, a one-cycle learning rate peaking at 0.05, weight decay 5e-3, label smoothing 0.1,
 random crops (4 px reflection padding), horizontal flips, 8x8 cutout, and flip test-time
 augmentation. On a GPU, wider and longer (``width=32 epochs=200``) is affordable.
 """
@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     count = _checked(int, 1)
     add("--epochs", type=count, default=80, help="training epochs")
     add("--batch-size", type=count, default=64, help="images per step")
-    add("--lr", type=_checked(float, 0, closed=False), default=0.1, help="peak learning rate")
+    add("--lr", type=_checked(float, 0, closed=False), default=0.05, help="peak learning rate")
     add("--momentum", type=_checked(float, 0, 1), default=0.9, help="SGD Nesterov momentum")
     add("--weight-decay", type=_checked(float, 0), default=5e-3, help="L2 weight decay")
     add("--label-smoothing", type=_checked(float, 0, 1), default=0.1, help="of cross-entropy")
