@@ -132,7 +132,7 @@ def wait_for_job(estimator) -> dict:
     try:
         job.wait(logs="All")
     except UnexpectedStatusException:
-        pass  # described below, with SageMaker's reason
+        pass  # the status check below raises TrainingJobFailed with SageMaker's reason
     description = job.sagemaker_session.sagemaker_client.describe_training_job(
         TrainingJobName=job.name
     )
