@@ -9,8 +9,8 @@ starts), so it never touches a stack on 4566 or the local Terraform state, and p
   clients;
 - a 3-Lambda state machine (read the image from S3 -> call the endpoint -> threshold; handlers
   zipped here): p50/p95 of single executions (start to stop, as Step Functions records them),
-  then executions/s sustained by 16 concurrent clients (each starts an execution and waits for it,
-  polling DescribeExecution with back-off);
+  then executions/s sustained by 16 concurrent clients (each starts an execution and waits for it:
+  a first DescribeExecution when a typical execution has ended, then polls with back-off);
 - for both concurrent phases, the CPU time per call of the stack (its process and all workers)
   and of this client: on a shared machine latency depends on the neighbours, CPU time much less.
 
@@ -22,6 +22,7 @@ of one client: with 8 clients in flight, 300 requests/s means 27 ms per request 
 from __future__ import annotations
 
 import argparse
+import collections
 import io
 import json
 import os
@@ -46,9 +47,13 @@ from PIL import Image
 from tqdm import tqdm
 
 REPO = Path(__file__).resolve().parents[1]
-# Polling backs off like an SDK waiter: each DescribeExecution costs the stack ~2 ms of CPU, and
-# fixed fast polling of 16 slow executions would spend the CPU the executions need.
+# Waiting for an execution: the first DescribeExecution goes out when a typical execution of the
+# phase has ended (the median of the latest ones), then polls back off from POLL_S to MAX_POLL_S.
+# Each poll costs the client and the stack CPU that the executions need on two shared cores: a
+# fixed schedule would either poll a loaded stack several times per execution or add idle time.
+POLL_S = 0.02
 MAX_POLL_S = 0.25
+RECENT = 50  # latencies behind the "typical execution" estimate
 ROLE_POLICY = {
     "Version": "2012-10-17",
     "Statement": [
@@ -212,37 +217,46 @@ def png_bytes(seed: int) -> bytes:
 
 
 class CpuMeter:
-    """CPU seconds used by the stack (its process and every worker) and by this client.
+    """CPU seconds used by the stack's process, its Lambda workers, its model servers and this client.
 
     On a shared machine the latency figures depend on what else runs; CPU time per call does
-    much less, and bounds what two idle cores could do.
+    much less, and bounds what two idle cores could do. The split says where to look: the stack
+    process runs moto and the Step Functions interpreter under one GIL, so its share bounds the
+    rate on its own.
     """
+
+    PARTS = ("stack process", "Lambda workers", "model servers", "client")
 
     def __init__(self, stack_pid: int) -> None:
         self._stack = psutil.Process(stack_pid)
         self._client = psutil.Process()
 
-    def _stack_seconds(self) -> float:
-        total = 0.0
-        for process in [self._stack, *self._stack.children(recursive=True)]:
+    @staticmethod
+    def _seconds(process: psutil.Process) -> float:
+        times = process.cpu_times()
+        return times.user + times.system
+
+    def read(self) -> dict[str, float]:
+        seconds = dict.fromkeys(self.PARTS, 0.0)
+        seconds["stack process"] = self._seconds(self._stack)
+        seconds["client"] = self._seconds(self._client)
+        for child in self._stack.children(recursive=True):
             try:
-                times = process.cpu_times()
+                command = " ".join(child.cmdline())
+                used = self._seconds(child)
             except psutil.NoSuchProcess:
                 continue
-            total += times.user + times.system
-        return total
+            part = "Lambda workers" if "lambda_worker" in command else "model servers"
+            seconds[part] += used
+        return seconds
 
-    def read(self) -> tuple[float, float]:
-        client = self._client.cpu_times()
-        return self._stack_seconds(), client.user + client.system
-
-    def report(self, before: tuple[float, float], calls: int, what: str) -> None:
-        stack, client = (now - then for now, then in zip(self.read(), before))
-        per_call = (stack + client) / calls
+    def report(self, before: dict[str, float], calls: int, what: str) -> None:
+        now = self.read()
+        used = {part: max(0.0, now[part] - before[part]) / calls for part in self.PARTS}
+        split = ", ".join(f"{part} {used[part] * 1000:.2f} ms" for part in self.PARTS)
         print(
-            f"  CPU per {what}: stack {stack / calls * 1000:.2f} ms + client "
-            f"{client / calls * 1000:.2f} ms (at this machine's load); two cores at that "
-            f"cost: {2 / per_call:.0f}/s"
+            f"  CPU per {what}: {split} (at this machine's load); two cores at that cost: "
+            f"{2 / sum(used.values()):.0f}/s"
         )
 
 
@@ -402,26 +416,28 @@ def bench_executions(
     url: str,
     machine: str,
     seconds: float,
-    poll_s: float,
     meter: CpuMeter,
 ) -> None:
     config = Config(max_pool_connections=32, retries={"mode": "standard", "max_attempts": 1})
     sfn = session.client("stepfunctions", endpoint_url=url, config=config)
     event = json.dumps({"s3_bucket": "bench-data", "s3_key": "test/image.png"})
     failures: list[str] = []
+    recent: collections.deque[float] = collections.deque([POLL_S], maxlen=RECENT)
 
     def run() -> float:
         arn = sfn.start_execution(stateMachineArn=machine, input=event)["executionArn"]
-        wait = poll_s
+        wait, backoff = max(POLL_S, statistics.median(recent)), POLL_S
         while True:
             time.sleep(wait)
             described = sfn.describe_execution(executionArn=arn)
             if described["status"] != "RUNNING":
                 break
-            wait = min(MAX_POLL_S, wait * 1.5)
+            wait, backoff = backoff, min(MAX_POLL_S, backoff * 1.5)
         if described["status"] != "SUCCEEDED":
             failures.append(f"{described['status']}: {described.get('error')}")
-        return (described["stopDate"] - described["startDate"]).total_seconds()
+        latency = (described["stopDate"] - described["startDate"]).total_seconds()
+        recent.append(latency)
+        return latency
 
     for _ in range(20):
         run()
@@ -448,9 +464,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=15.0, help="length of concurrent phases")
     parser.add_argument("--starts", type=int, default=3, help="stack starts timed for startup")
-    parser.add_argument(
-        "--poll", type=float, default=0.03, help="first DescribeExecution poll interval (s)"
-    )
     args = parser.parse_args()
     os.environ.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
     session = boto3.session.Session(region_name="us-east-1")
@@ -474,7 +487,7 @@ def main() -> None:
             machine, image = deploy(session, url, work)
             meter = CpuMeter(process.pid)
             bench_endpoint(session, url, image, args.seconds, meter)
-            bench_executions(session, url, machine, args.seconds, args.poll, meter)
+            bench_executions(session, url, machine, args.seconds, meter)
         finally:
             stop_stack(process)
     print(f"load average at end: {os.getloadavg()[0]:.1f}")

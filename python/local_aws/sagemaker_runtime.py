@@ -41,6 +41,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from local_aws import model_server
 from local_aws.data_capture import CaptureSettings, CaptureWriter
 from settings import get_logger
 
@@ -108,11 +109,10 @@ class ModelWorker:
     def invoke(self, header: dict, body: bytes, timeout_s: float) -> tuple[dict, bytes] | None:
         """``(reply header, payload)``, or ``None`` when no answer came within ``timeout_s``."""
         try:
-            self.requests.send_bytes(json.dumps(header).encode())
-            self.requests.send_bytes(body)
+            self.requests.send_bytes(model_server.pack(header, body))
             if not self.responses.poll(timeout_s):
                 return None
-            return json.loads(self.responses.recv_bytes()), self.responses.recv_bytes()
+            return model_server.unpack(self.responses.recv_bytes())
         except (EOFError, OSError) as err:
             try:
                 code = self.process.wait(timeout=5)

@@ -21,6 +21,7 @@ import signal
 import tempfile
 import threading
 import uuid
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -93,6 +94,18 @@ class LocalStack:
             return sagemaker_runtime.handle_invocation(
                 self.sagemaker, endpoint_name, environ, start_response
             )
+        answer = stepfunctions.answer_directly(environ)
+        if answer is not None:
+            status, body, headers = answer
+            start_response(
+                f"{status} {HTTPStatus(status).phrase}",
+                [
+                    ("Content-Type", "application/x-amz-json-1.0"),
+                    ("x-amzn-RequestId", str(uuid.uuid4())),
+                    *headers,
+                ],
+            )
+            return [body.encode()]
         return self._moto_app(environ, start_response)
 
     def stop(self) -> int:

@@ -6,14 +6,20 @@ shares are of the stack process's GIL time:
 - ``moto.backends.list_of_moto_modules()`` lists and stats moto's ~180 package directories, twice
   per request (about 5 ms per request on the 2-core VM). The installed modules cannot change while
   the process runs: computed once.
+- ``BackendDict.__getitem__`` (every backend lookup by account, several per request) takes moto's
+  global backend lock and compares the dict with each of the ~180 registered backend dicts
+  (``self not in BackendDict._instances``), even when the account's backend exists: 22% of the
+  stack's samples at concurrency 16, most of them threads queuing on that lock. An existing
+  account's backend is returned directly (``reset`` clears both the dicts and the list, so an
+  account present in a dict is always registered).
 - ``method_names_from_class`` runs ``inspect.getmembers`` over the response class on every
   request to find the action's method (6%): cached per class, after the stack's own methods
   (``UpdateEndpoint``, ...) are added.
 - moto's Step Functions interpreter builds a new JSONPath parser (PLY yacc tables included) for
   every ``InputPath``/``OutputPath``/``ResultPath`` it evaluates (7%): parsed paths are cached
   (they are immutable expression trees).
-- ``DescribeExecution`` scans the state machine's list of every execution it ever ran (6% after a
-  thousand executions, growing): executions are indexed by ARN.
+- ``DescribeExecution`` and ``StartExecution`` scan the state machine's list of every execution it
+  ever ran (6% after a thousand executions, growing): executions are indexed by ARN and name.
 - Garbage collection: with moto's ~300k long-lived objects, full collections paused the process for
   up to 0.65 s during the 16-client run (3.5 ms per execution on average). Objects that exist once
   the stack is ready are frozen out of the collector (``gc.freeze``) and the young generation is
@@ -39,13 +45,26 @@ def install() -> None:
     """Before any request is served (the caches assume the classes are complete)."""
     from moto import backends
     from moto.core import responses, utils
+    from moto.core.base_backend import BackendDict
 
     modules = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: modules
     cached_method_names = functools.cache(utils.method_names_from_class)
     responses.method_names_from_class = cached_method_names  # type: ignore[attr-defined]
+    _lock_free_account_lookup(BackendDict)
     gc.set_threshold(*_GC_THRESHOLDS)
     sys.setswitchinterval(_SWITCH_INTERVAL_S)
+
+
+def _lock_free_account_lookup(backend_dict_class: Any) -> None:
+    original_getitem = backend_dict_class.__getitem__
+    existing = dict.get
+
+    def getitem(self: Any, account_id: str) -> Any:
+        backend = existing(self, account_id)
+        return backend if backend is not None else original_getitem(self, account_id)
+
+    backend_dict_class.__getitem__ = getitem
 
 
 def freeze_long_lived_objects() -> None:
@@ -58,26 +77,70 @@ def install_stepfunctions() -> None:
     """The interpreter's share; called once moto's interpreter modules are imported."""
     import jsonpath_ng
     import jsonpath_ng.ext
-    from moto.stepfunctions.models import StepFunctionBackend
+    from moto.stepfunctions.models import StateMachineInstance, StepFunctionBackend
     from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.utils import json_path
 
     json_path.parse = functools.lru_cache(maxsize=_PATH_CACHE_SIZE)(jsonpath_ng.ext.parse)
     result_path.parse = functools.lru_cache(maxsize=_PATH_CACHE_SIZE)(jsonpath_ng.parse)
-    _index_executions(StepFunctionBackend)
+    _index_executions(StepFunctionBackend, StateMachineInstance)
 
 
-def _index_executions(backend_class: Any) -> None:
+def _index_executions(backend_class: Any, state_machine_class: Any) -> None:
+    """Look executions up by ARN and by name instead of scanning every execution ever run.
+
+    moto finds an execution by scanning its state machine's list of executions, on every
+    ``DescribeExecution``/``GetExecutionHistory`` and, for the name check, on every
+    ``StartExecution``. Each state machine gets two dicts over that list instead, brought up to
+    date from the list itself (executions are only ever appended to it), so they cannot drift.
+    """
     original_describe = backend_class.describe_execution
 
     def describe_execution(self: Any, execution_arn: str) -> Any:
-        index = self.__dict__.setdefault("_local_execution_index", {})
-        hit = index.get(execution_arn)
-        # The state machine may have been deleted (and recreated) since: check it still exists.
-        if hit is not None and any(machine is hit[0] for machine in self.state_machines):
-            return hit[1]
-        execution = original_describe(self, execution_arn)
-        index[execution_arn] = (self._get_state_machine_for_execution(execution_arn), execution)
-        return execution
+        try:
+            machine = self._get_state_machine_for_execution(execution_arn)
+        except Exception:  # moto raises the error AWS gives (invalid ARN, no such execution)
+            return original_describe(self, execution_arn)
+        execution = _indexes(machine)[0].get(execution_arn)
+        return execution if execution is not None else original_describe(self, execution_arn)
+
+    def handle_name_input_idempotency(self: Any, name: str, execution_input: str) -> Any:
+        from moto.stepfunctions.exceptions import ExecutionAlreadyExists
+
+        execution = _indexes(self)[1].get(name)
+        if execution is None:
+            return None
+        if execution_input == execution.execution_input and execution.status == "RUNNING":
+            return execution  # the same name and input while running: idempotent, as on AWS
+        raise ExecutionAlreadyExists(f"Execution Already Exists: '{execution.execution_arn}'")
 
     backend_class.describe_execution = describe_execution
+    state_machine_class._handle_name_input_idempotency = handle_name_input_idempotency
+
+
+class _ExecutionIndexes:
+    """(by ARN, by name) over one state machine's executions; not copied with the machine.
+
+    moto deep-copies the state machine for every execution (without its executions): the copy
+    starts without indexes and builds its own if it is ever asked.
+    """
+
+    def __init__(self, executions: list) -> None:
+        self.executions = executions
+        self.indexed = 0
+        self.by_arn: dict[str, Any] = {}
+        self.by_name: dict[str, Any] = {}
+
+    def __deepcopy__(self, memo: dict) -> None:
+        return None
+
+
+def _indexes(machine: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(by ARN, by name) over ``machine.executions``, extended with what was appended since."""
+    indexes = machine.__dict__.get("_local_indexes")
+    if indexes is None or indexes.executions is not machine.executions:
+        indexes = machine.__dict__["_local_indexes"] = _ExecutionIndexes(machine.executions)
+    for execution in indexes.executions[indexes.indexed :]:
+        indexes.by_arn[execution.execution_arn] = indexes.by_name[execution.name] = execution
+    indexes.indexed = len(indexes.executions)
+    return indexes.by_arn, indexes.by_name

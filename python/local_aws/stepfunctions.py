@@ -8,7 +8,9 @@
   second unnamed start would fail with ``ExecutionAlreadyExists``).
 - ``ValidateStateMachineDefinition`` and ``ListStateMachineVersions``, which the Terraform AWS
   provider calls on every apply (stock moto answers 500 and the provider retries for minutes).
-- Speed: the interpreter parses the definition with ANTLR on every execution (~14 ms) and builds a
+- Speed: ``StartExecution`` and ``DescribeExecution`` (which clients poll while they wait) are
+  answered straight from the backend (``answer_directly``) instead of through Flask and moto's
+  generic dispatch and serializer. The interpreter parses the definition with ANTLR on every execution (~14 ms) and builds a
   new boto3 client for every task (~10 ms). Parsed programs are cached per definition (they hold
   no per-execution state: that lives in the execution's environment) and clients per service and
   region (boto3 clients are thread-safe). More in ``speedups``.
@@ -21,12 +23,17 @@ import functools
 import io
 import json
 import os
+import re
 import threading
 import uuid
 from typing import Any
 
 from local_aws import speedups
 
+_FINISHED = ("SUCCEEDED", "ABORTED", "FAILED")
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
+# (HTTP status, JSON body, extra headers) of an answer given without moto's dispatch.
+Answer = tuple[int, str, list[tuple[str, str]]]
 _PROGRAM_CACHE_SIZE = 64
 _CLIENT_POOL_SIZE = 128
 
@@ -218,6 +225,130 @@ class _InProcessLambda:
         if "x-amz-function-error" in response_headers:
             response["FunctionError"] = response_headers["x-amz-function-error"]
         return response
+
+
+def answer_directly(environ: dict) -> Answer | None:
+    """``StartExecution``/``DescribeExecution`` answered from the backend, ``None`` for moto.
+
+    Every execution costs one start and, while the client waits, a few describes: through Flask,
+    moto's generic dispatch and its model-driven serializer that is about 2 ms of the stack's
+    single GIL per call, more than the interpreter spends running the execution. Here the
+    plain case calls the same backend methods as moto's ``StepFunctionResponse`` and writes the
+    same fields (a functional test compares both answers). Anything else is left to moto, which
+    then answers with its exact behaviour and errors: an account override header, a body that
+    is not the plain shape, an ARN of another account or region than the caller's, a version or
+    alias ARN, an unknown state machine or execution. One error moto gets wrong is answered here:
+    an input that is not JSON is ``InvalidExecutionInput`` (moto's interpreter sends an empty
+    error code). The body read here is put back for moto.
+    """
+    handler = _DIRECT.get(environ.get("HTTP_X_AMZ_TARGET", ""))
+    if handler is None:
+        return None
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+    if "HTTP_X_MOTO_ACCOUNT_ID" in environ:
+        return None
+    try:
+        request = json.loads(body)
+        credential = environ["HTTP_AUTHORIZATION"].split("Credential=", 1)[1].split("/")
+        access_key, region = credential[0], credential[2]
+    except (ValueError, KeyError, IndexError, AttributeError):
+        return None
+    if not isinstance(request, dict):
+        return None
+    from moto.iam.models import get_account_id_from
+
+    account = os.environ.get("MOTO_ACCOUNT_ID") or get_account_id_from(access_key)
+    return handler(request, account, region)
+
+
+def _start_execution(request: dict, account: str, region: str) -> Answer | None:
+    from moto.core.exceptions import JsonRESTError
+    from moto.stepfunctions.responses import get_backend
+
+    arn, name = request.get("stateMachineArn"), request.get("name")
+    execution_input = request.get("input", "{}")
+    if not set(request) <= {"stateMachineArn", "name", "input"} or not _plain_arn(
+        arn, "stateMachine", account, region
+    ):
+        return None
+    if name is not None and not (isinstance(name, str) and _NAME.fullmatch(name)):
+        return None
+    if not isinstance(execution_input, str):
+        return None
+    try:
+        json.loads(execution_input)
+    except ValueError as err:  # moto's interpreter answers this with an empty error code
+        message = f"Invalid State Machine Execution Input: '{err}'"
+        return 400, json.dumps({"__type": "InvalidExecutionInput", "message": message}), []
+    try:
+        backend = get_backend(account, region)
+        backend.describe_state_machine(arn)
+    except Exception:  # an unknown state machine: moto's answer
+        return None
+    try:
+        execution = backend.start_execution(arn, name, execution_input)
+    except JsonRESTError as err:  # a name taken meanwhile (ExecutionAlreadyExists), ...
+        return err.code, err.get_body(), []
+    answer = {
+        "executionArn": execution.execution_arn,
+        "startDate": _epoch_millis(execution.start_date),
+    }
+    return 200, json.dumps(answer), []
+
+
+def _describe_execution(request: dict, account: str, region: str) -> Answer | None:
+    from moto.stepfunctions.responses import get_backend
+
+    arn = request.get("executionArn")
+    if set(request) != {"executionArn"} or not _plain_arn(arn, "execution", account, region):
+        return None
+    try:
+        execution = get_backend(account, region).describe_execution(arn)
+    except Exception:  # moto's own error (ExecutionDoesNotExist, ...) comes from moto's path
+        return None
+    status = execution.status
+    answer: dict[str, Any] = {
+        "executionArn": arn,
+        "input": execution.execution_input,
+        "name": execution.name,
+        "startDate": _epoch_millis(execution.start_date),
+        "stateMachineArn": execution.state_machine_arn,
+        "status": status,
+    }
+    if status in _FINISHED:
+        answer["stopDate"] = _epoch_millis(execution.stop_date)
+    if status == "SUCCEEDED":
+        output = execution.output
+        if output is not None:
+            answer["output"] = output if isinstance(output, str) else json.dumps(output)
+        answer["outputDetails"] = execution.output_details
+    if execution.error is not None:
+        answer["error"] = execution.error
+    if execution.cause is not None:
+        answer["cause"] = execution.cause
+    return 200, json.dumps(answer), []
+
+
+def _plain_arn(arn: Any, kind: str, account: str, region: str) -> bool:
+    """``arn:aws:states:<region>:<account>:<kind>:<name>:<name>`` (execution) or ``...:<name>``."""
+    if not isinstance(arn, str):
+        return False
+    parts = arn.split(":")
+    expected = 8 if kind == "execution" else 7
+    return len(parts) == expected and parts[3:6] == [region, account, kind]
+
+
+_DIRECT = {
+    "AWSStepFunctions.StartExecution": _start_execution,
+    "AWSStepFunctions.DescribeExecution": _describe_execution,
+}
+
+
+def _epoch_millis(value: dt.datetime) -> float:
+    """A timestamp as moto's JSON serializer writes it: epoch seconds, truncated to ms."""
+    return int(_epoch(value)) + value.microsecond // 1000 / 1000.0
 
 
 def _validate(self: Any) -> tuple[str, dict[str, str]]:

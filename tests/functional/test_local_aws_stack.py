@@ -338,6 +338,88 @@ def test_unnamed_executions_get_unique_names(local_stack, role):
     assert json.loads(second["output"]) == {"n": 2}
 
 
+def _through_moto(account: str):
+    """A Step Functions client whose requests carry moto's account header: the stack leaves
+    them to moto's own handlers instead of answering Start/DescribeExecution itself."""
+    client = boto3.client("stepfunctions")
+    for operation in ("StartExecution", "DescribeExecution"):
+        client.meta.events.register(
+            f"before-sign.states.{operation}",
+            lambda request, **_: request.headers.__setitem__("x-moto-account-id", account),
+        )
+    return client
+
+
+def _answer(call) -> dict:
+    return {key: value for key, value in call().items() if key != "ResponseMetadata"}
+
+
+def test_execution_calls_answer_exactly_as_moto_does(local_stack, role, function):
+    plain = boto3.client("stepfunctions")
+    through_moto = _through_moto(boto3.client("sts").get_caller_identity()["Account"])
+    machines = {
+        "succeeded": {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}},
+        "failed": {
+            "StartAt": "Fail",
+            "States": {
+                "Fail": {"Type": "Task", "Resource": function("low_confidence"), "End": True}
+            },
+        },
+        "running": {
+            "StartAt": "Wait",
+            "States": {"Wait": {"Type": "Wait", "Seconds": 30, "End": True}},
+        },
+    }
+    machine_arns, arns = {}, {}
+    for kind, definition in machines.items():
+        machine_arns[kind] = plain.create_state_machine(
+            name=unique(kind), definition=json.dumps(definition), roleArn=role
+        )["stateMachineArn"]
+        if kind == "running":
+            arns[kind] = plain.start_execution(
+                stateMachineArn=machine_arns[kind], name="waiting", input='{"a": 1}'
+            )["executionArn"]
+        else:
+            arns[kind] = run_execution(machine_arns[kind], {"confidence": 0.2})["executionArn"]
+
+    answers = {}
+    for kind, arn in arns.items():
+        fast, slow = (
+            _answer(lambda: client.describe_execution(executionArn=arn))
+            for client in (plain, through_moto)
+        )
+        assert fast == slow, kind
+        answers[kind] = fast
+    assert {kind: answer["status"] for kind, answer in answers.items()} == {
+        "succeeded": "SUCCEEDED",
+        "failed": "FAILED",
+        "running": "RUNNING",
+    }
+    assert answers["failed"]["error"] == "LowConfidence"
+    assert "stopDate" not in answers["running"]
+    assert json.loads(answers["succeeded"]["output"]) == {"confidence": 0.2}
+
+    # The same name and input while running is idempotent; another input is refused.
+    same = dict(stateMachineArn=machine_arns["running"], name="waiting", input='{"a": 1}')
+    fast, slow = (
+        _answer(lambda: client.start_execution(**same)) for client in (plain, through_moto)
+    )
+    assert fast == slow
+    assert fast["executionArn"] == arns["running"]
+    with pytest.raises(plain.exceptions.InvalidExecutionInput):  # moto's own code is empty
+        plain.start_execution(stateMachineArn=machine_arns["succeeded"], input="{not json")
+    for client in (plain, through_moto):
+        with pytest.raises(client.exceptions.ExecutionAlreadyExists):
+            client.start_execution(**dict(same, input='{"a": 2}'))
+        with pytest.raises(client.exceptions.StateMachineDoesNotExist):
+            client.start_execution(stateMachineArn=machine_arns["succeeded"] + "-gone")
+        missing = arns["succeeded"].rsplit(":", 1)[0] + ":no-such-execution"
+        with pytest.raises(client.exceptions.ExecutionDoesNotExist):
+            client.describe_execution(executionArn=missing)
+        with pytest.raises(client.exceptions.InvalidArn):
+            client.describe_execution(executionArn="not-an-arn")
+
+
 def test_terraform_calls_validate_and_list_versions_answer(local_stack, role):
     sfn = boto3.client("stepfunctions")
     good = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
