@@ -32,6 +32,7 @@ augmentation. On a GPU, wider and longer (``width=32 epochs=200``) is affordable
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -40,7 +41,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -152,11 +153,19 @@ def run(
     started = time.perf_counter()
     torch.manual_seed(args.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.type == "cpu":
-        torch.set_flush_denormal(True)
-    else:
+    if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
+    with _flush_denormals(device.type == "cpu"):
+        summary = _train_and_evaluate(args, paths, device, on_epoch)
+    summary["seconds"] = time.perf_counter() - started
+    print_metrics({k: summary[k] for k in ("best_epoch", "test_accuracy")})
+    return summary
+
+
+def _train_and_evaluate(
+    args: argparse.Namespace, paths: JobPaths, device: torch.device, on_epoch: EpochCallback
+) -> dict:
     labels = imagedata.read_labels(paths.labels)
     images, targets = imagedata.read_split(paths.train, "train", len(labels), network.IMAGE_SIZE)
     fit_idx, val_idx = imagedata.stratified_split(targets, args.validation_fraction, args.seed)
@@ -188,14 +197,31 @@ def run(
         "epochs": args.epochs,
         "val_accuracy": best["val_accuracy"],
         "test_accuracy": metrics.accuracy_of(evaluation),
-        "seconds": time.perf_counter() - started,
     }
-    print_metrics({k: summary[k] for k in ("best_epoch", "test_accuracy")})
     paths.output_dir.mkdir(parents=True, exist_ok=True)
     (paths.output_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=2))
     baseline = training_baseline(images, targets, labels)
     (paths.output_dir / "baseline.json").write_text(json.dumps(baseline, indent=2))
     return summary
+
+
+@contextlib.contextmanager
+def _flush_denormals(enabled: bool) -> Iterator[None]:
+    """Treat subnormal floats as zero while training on CPU, then restore PyTorch's default.
+
+    Weights decaying towards zero become subnormal, and x86 CPUs compute on those many times
+    slower. The setting is process-wide and PyTorch has no getter for it: it is switched back
+    off (the default) afterwards, so that code running later in the same process (``make
+    train`` registers the model in-process; tests) computes with ordinary IEEE floats.
+    """
+    if not enabled:
+        yield
+        return
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def fit(

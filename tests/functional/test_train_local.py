@@ -94,6 +94,13 @@ def test_a_rerun_gives_the_same_metrics(trained_run, train_dataset, tmp_path):
         assert second[key] == first[key]
 
 
+def test_training_leaves_subnormal_floats_alone_afterwards(trained_run):
+    """Training flushes subnormals to zero for speed; the process gets IEEE floats back."""
+    assert trained_run is not None
+    tiny = torch.tensor([1e-40], dtype=torch.float32)
+    assert (tiny * 1.0).item() > 0.0
+
+
 def test_ten_classes_give_a_ten_way_output_layer(tmp_path):
     labels = [f"class{i}" for i in range(10)]
     data = write_dataset(tmp_path / "data", labels=labels, per_class={"train": 3, "test": 1})
