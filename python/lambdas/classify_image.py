@@ -1,9 +1,12 @@
 """classifyImage: send the image to the SageMaker endpoint, name the most likely class.
 
-Event: the output of serializeImageData, optionally with ``execution_name``. The request's
-``InferenceId`` is that execution name, or else the S3 key, so data-capture records can be joined
-to executions and images. Returns the event plus ``inferences`` (probabilities in label order),
-``label``, ``confidence`` and the ``inference_id`` that was sent.
+Event: the output of serializeImageData, optionally with ``inference_id``. That is the request's
+``InferenceId`` (made to fit SageMaker's rules by ``to_inference_id``), so each data-capture
+record can be joined to the invocation that made it: the state machines send a value unique to
+the call (the execution name for one image, ``<execution name>-<item index>`` in a batch, which
+may hold the same key twice). A caller that sends none gets the S3 key. Returns the event plus
+``inferences`` (probabilities in label order), ``label``, ``confidence`` and the
+``inference_id`` that was sent.
 
 Environment: ``ENDPOINT_NAME``, ``CLASS_LABELS`` (JSON list of class names in label order).
 """
@@ -17,15 +20,30 @@ import re
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
 from lambdas.errors import ConfigurationError, EndpointError, EndpointThrottled
-from lambdas.events import BOTO_CONFIG, decode_image, require_object, require_str
+from lambdas.events import decode_image, require_object, require_str
+
+# The state machines' Retry on EndpointThrottled (backoff with jitter) is the one retry layer of
+# endpoint calls: the SDK makes a single attempt, so every failed call is a failed task attempt
+# in the execution history, where retries are seen and counted, not repeated unseen inside one
+# invocation. The model answers a 32x32 image in milliseconds, so a call unanswered after
+# 2 + 10 s counts as transient (EndpointThrottled); that is well under the function's 30 s
+# timeout, so the function reports it before Lambda would stop it.
+ENDPOINT_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 1},
+    connect_timeout=2,
+    read_timeout=10,
+)
 
 # Created once per container, reused by every invocation it serves.
-runtime = boto3.client("sagemaker-runtime", config=BOTO_CONFIG)
+runtime = boto3.client("sagemaker-runtime", config=ENDPOINT_CONFIG)
 
-# InvokeEndpoint errors that say "try again later" rather than "this request is wrong".
+# InvokeEndpoint errors that say "try again later" rather than "this request is wrong": by error
+# code, or by HTTP status (the statuses the SDK's standard mode would retry, also for answers
+# without an error code, such as a gateway's 502). ModelError (424: the model failed) is final.
 _TRANSIENT_CODES = {
     "ThrottlingException",
     "ServiceUnavailable",
@@ -33,6 +51,7 @@ _TRANSIENT_CODES = {
     "InternalDependencyException",
     "ModelNotReadyException",
 }
+_TRANSIENT_STATUSES = {429, 500, 502, 503, 504}
 # How far the probabilities may sum away from 1 (float32 softmax rounding stays far below).
 SUM_TOLERANCE = 1e-3
 # SageMaker's InferenceId: 1-64 printable characters, the first not a space.
@@ -44,9 +63,9 @@ def handler(event: Any, context: Any = None) -> dict:
     image = decode_image(event)
     require_str(event, "s3_bucket")
     key = require_str(event, "s3_key")
-    execution_name = require_str(event, "execution_name") if "execution_name" in event else None
+    requested = require_str(event, "inference_id") if "inference_id" in event else key
     labels = class_labels()
-    inference_id = to_inference_id(execution_name or key)
+    inference_id = to_inference_id(requested)
     probabilities = parse_probabilities(invoke(image, inference_id), len(labels))
     best = max(range(len(labels)), key=probabilities.__getitem__)
     return {
@@ -103,14 +122,20 @@ def invoke(image: bytes, inference_id: str) -> bytes:
     except ClientError as err:
         error = err.response.get("Error", {})
         code = error.get("Code", "")
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         message = f"endpoint {name}: {code}: {error.get('Message', '')}"
-        if code in _TRANSIENT_CODES:
+        if is_transient(code, status):
             raise EndpointThrottled(message) from None
         raise EndpointError(message) from None
     except (ConnectionError, HTTPClientError) as err:
         raise EndpointThrottled(f"endpoint {name} unreachable: {err}") from None
     except BotoCoreError as err:
         raise EndpointError(f"endpoint {name}: {err}") from None
+
+
+def is_transient(code: str, status: int | None) -> bool:
+    """Whether an InvokeEndpoint error answer is worth a retry by the state machine."""
+    return code in _TRANSIENT_CODES or status in _TRANSIENT_STATUSES
 
 
 def parse_probabilities(body: bytes, n_labels: int) -> list[float]:

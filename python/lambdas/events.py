@@ -13,8 +13,6 @@ import math
 import re
 from typing import Any
 
-from botocore.config import Config
-
 from lambdas.errors import ImageTooLarge, InvalidInput, UnsupportedImageFormat
 
 # 150 KiB of image is 200 KiB of base64: with the other fields it stays well under the 256 KiB
@@ -29,17 +27,6 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 # bytes of UTF-8. Checked here so that botocore never raises its own validation error.
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 MAX_KEY_BYTES = 1024
-
-# The SDK retries throttling, 5xx, dropped connections and timeouts itself (standard mode, 3
-# attempts in all); what is left after that reaches the state machine, whose Retry adds backoff
-# with jitter. The model answers a 32x32 image in milliseconds, so a call still unanswered after
-# 6 s counts as a transient failure; 3 x (2 + 6) s plus the SDK's backoff stays under the
-# 30 s timeout of the classify function.
-BOTO_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 3},
-    connect_timeout=2,
-    read_timeout=6,
-)
 
 
 def require_object(event: Any) -> dict:

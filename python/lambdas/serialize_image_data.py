@@ -10,14 +10,23 @@ import base64
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from lambdas.errors import ImageNotFound, ImageTooLarge
-from lambdas.events import BOTO_CONFIG, MAX_IMAGE_BYTES, check_image, require_location
-from lambdas.events import require_object
+from lambdas.events import MAX_IMAGE_BYTES, check_image, require_location, require_object
+
+# The state machine retries this step only for Lambda's own service errors, so the SDK retries
+# S3's throttling (SlowDown), 5xx, dropped connections and timeouts itself (standard mode, 3
+# attempts in all). A GetObject of at most 150 KiB answers in milliseconds.
+S3_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 3},
+    connect_timeout=2,
+    read_timeout=6,
+)
 
 # Created once per container, reused by every invocation it serves.
-s3 = boto3.client("s3", config=BOTO_CONFIG)
+s3 = boto3.client("s3", config=S3_CONFIG)
 
 # Without s3:ListBucket, S3 answers 403 instead of 404 for a missing key: both mean "not there".
 _NOT_FOUND_CODES = {"NoSuchKey", "NoSuchBucket", "404", "AccessDenied", "403"}

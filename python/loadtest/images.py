@@ -3,9 +3,8 @@
 The dataset is only read (``test.lst`` and the images it lists). Altered images are written under
 ``loadtest/drift/<run-id>/`` in the data bucket, a prefix of their own, never under ``train/`` or
 ``test/``, so a load test can neither pollute training data nor be confused with it. Their keys
-are short (``loadtest/drift/<run-id>/<kind>/<nnnn>.png``, under SageMaker's 64-character limit
-for an ``InferenceId``, which a batch sets to the S3 key); the original's key is kept in the
-object's metadata (``source-key``).
+are ``loadtest/drift/<run-id>/<kind>/<nnnn>.png``; the original's key is kept in the object's
+metadata (``source-key``).
 """
 
 from __future__ import annotations

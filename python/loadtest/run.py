@@ -6,13 +6,15 @@ Order of work: check the options (nothing starts when they are wrong), look at w
 only), start and wait for the executions, switch faults off, read every history, build one record
 per image, check the data capture, write the files.
 
-Endpoint invocations (the number the capture check compares with):
-the classify Task attempts that ended ``TaskSucceeded`` in the run's histories, retries included.
-Each is exactly one InvokeEndpoint call that returned the model's answer, and SageMaker captures
-exactly the calls that return an answer; a call that failed (an injected fault, a throttle, a
-timeout) returned none and is not captured, whether the Lambda's SDK or the state machine's Retry
-repeated it. The ``InferenceId`` of each counted call is read from the same event's output, so the
-capture records are matched by id (and by time, within the run's first start and last stop).
+Endpoint invocations (what the capture check compares with): the classify Task attempts that
+ended ``TaskSucceeded`` in the run's histories, retries included. The classify Lambda makes one
+InvokeEndpoint call per attempt (its SDK does not retry: the state machine's Retry does, and
+each retry is a task attempt in the history), so each counted attempt is exactly one call that
+returned the model's answer, and SageMaker captures exactly the calls that return an answer; a
+call that failed (an injected fault, a throttle, a timeout) returned none and is not captured.
+The ``InferenceId`` of each counted call is read from the same event's output; it is unique per
+image (execution name, or ``<execution name>-<item index>`` in a batch), so the capture records
+are matched to the calls id by id (and by time, within the run's first start and last stop).
 
 This module is the only place where the target matters: faults and the capture flush exist on
 the local stack only; the cost confirmation is for AWS only.
@@ -346,7 +348,7 @@ def run_loadtest(
     finished = datetime.now(timezone.utc)
 
     invocations, inference_ids = endpoint_invocations(histories, deployment.classify_function)
-    capture_records, capture_check = _check_capture(
+    capture_records, capture_check, capture_problems = _check_capture(
         clients, deployment, workflow, target, local_url, records, inference_ids, invocations
     )
     core = summarize(records)
@@ -399,7 +401,10 @@ def run_loadtest(
     write_results(json_path, csv_path, display_path(csv_path, repo_root()), run, summary, records)
     problems = failures(core, options.max_error_rate)
     if capture_check == "mismatch":
-        problems.append(f"{capture_records} capture records for {invocations} endpoint invocations")
+        problems.append(
+            f"{capture_records} capture records for {invocations} endpoint invocations: "
+            + ", ".join(capture_problems)
+        )
     if batch:
         problems += batch_count_problems(ended, records)
     return Outcome(run, summary, records, problems, json_path, csv_path)
@@ -484,15 +489,15 @@ def _drive(
 
 def endpoint_invocations(
     histories: dict[str, HistoryFacts], classify_function: str
-) -> tuple[int, set[str]]:
-    """Endpoint calls that returned an answer, and the InferenceIds they sent (module docs)."""
+) -> tuple[int, Counter[str]]:
+    """Endpoint calls that returned an answer, and how many of them sent each InferenceId."""
     calls = [
         attempt
         for facts in histories.values()
         for attempt in facts.attempts
         if attempt.function == classify_function and attempt.outcome == "succeeded"
     ]
-    return len(calls), {a.inference_id for a in calls if a.inference_id}
+    return len(calls), Counter(a.inference_id for a in calls if a.inference_id)
 
 
 def batch_count_problems(ended: dict[str, dict], records: list[ExecutionRecord]) -> list[str]:
@@ -623,16 +628,19 @@ def _check_capture(
     target: str,
     local_url: str,
     records: list[ExecutionRecord],
-    inference_ids: set[str],
+    inference_ids: Counter[str],
     invocations: int,
-) -> tuple[int | None, str]:
-    """Count the run's capture records; ``ok`` when they equal the invocations."""
+) -> tuple[int | None, str, list[str]]:
+    """The run's capture records, ``ok`` when they match the invocations one to one, and why not."""
     if workflow.capture_sampling is None:
-        return None, "capture off"
+        return None, "capture off", []
+    unnamed = invocations - sum(inference_ids.values())
+    problems = [f"{unnamed} endpoint invocations sent no InferenceId"] if unnamed else []
     starts = [r.start for r in records if r.start is not None]
     stops = [r.stop for r in records if r.stop is not None]
     if not starts or not stops:
-        return 0, "ok" if invocations == 0 else "mismatch"
+        problems += capture.differences(inference_ids, Counter())
+        return 0, "mismatch" if problems else "ok", problems
     if target == "local":
         control(local_url, "flush", {})
     timeout_s, poll_s = CAPTURE_WAIT_S[target]
@@ -644,13 +652,14 @@ def _check_capture(
         inference_ids,
         min(starts),
         max(stops),
-        expected=invocations,
         timeout_s=timeout_s if full else 0.0,
         poll_s=poll_s,
     )
+    count = sum(found.values())
     if not full:
-        return found, f"sampling {workflow.capture_sampling:g}%: not compared"
-    return found, "ok" if found == invocations else "mismatch"
+        return count, f"sampling {workflow.capture_sampling:g}%: not compared", []
+    problems += capture.differences(inference_ids, found)
+    return count, "mismatch" if problems else "ok", problems
 
 
 def _usage(histories: dict[str, HistoryFacts], workflow: Workflow, wall_s: float) -> cost.Usage:

@@ -21,6 +21,7 @@ import pytest
 
 from deploy_helpers import Deployed, deploy_workflow, png, write_outputs
 from lambdas.events import MAX_IMAGE_BYTES, PNG_MAGIC
+from loadtest.history import parse_history
 from monitor import alerts, definitions, graph
 
 pytestmark = pytest.mark.stack
@@ -167,16 +168,12 @@ def test_a_dark_image_is_a_confident_motorcycle(workflow):
     assert output["inferences"] == pytest.approx([5 / 255, 250 / 255])
 
 
-def test_the_capture_record_carries_the_execution_name(workflow):
-    name = f"capture-{uuid.uuid4().hex[:8]}"
-    assert execute(workflow.outputs["state_machine_arn"], workflow.image(DARK), name)["status"] == (
-        "SUCCEEDED"
-    )
+def captured(workflow: Workflow) -> list[dict]:
+    """Every data-capture record of the endpoint so far (flushed first)."""
     request = urllib.request.Request(
         f"{workflow.stack_url}/_local/flush", data=b"{}", method="POST"
     )
     urllib.request.urlopen(request, timeout=10).read()
-
     bucket, prefix = workflow.outputs["capture_s3_uri"].removeprefix("s3://").split("/", 1)
     s3 = boto3.client("s3")
     records = []
@@ -184,7 +181,28 @@ def test_the_capture_record_carries_the_execution_name(workflow):
         for item in page.get("Contents", []):
             body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode()
             records += [json.loads(line) for line in body.splitlines() if line]
-    assert [r for r in records if r["eventMetadata"].get("inferenceId") == name]
+    return records
+
+
+def classify_outputs(execution_arn: str) -> list[dict]:
+    """The classify Lambda's results in an execution's history, in the order they ended."""
+    outputs = []
+    for event in history(execution_arn):
+        output = (event.get("taskSucceededEventDetails") or {}).get("output", "")
+        payload = json.loads(output or "{}").get("Payload")
+        if isinstance(payload, dict) and "inference_id" in payload:
+            outputs.append(payload)
+    return outputs
+
+
+def test_the_capture_record_carries_the_execution_name(workflow):
+    name = f"capture-{uuid.uuid4().hex[:8]}"
+    assert execute(workflow.outputs["state_machine_arn"], workflow.image(DARK), name)["status"] == (
+        "SUCCEEDED"
+    )
+
+    records = [r for r in captured(workflow) if r["eventMetadata"].get("inferenceId") == name]
+    assert len(records) == 1
 
 
 def test_a_grey_image_ends_low_confidence_and_alerts(workflow):
@@ -329,10 +347,11 @@ class FlakyProxy:
         self.server.close()
 
 
-def test_a_transient_endpoint_failure_is_retried_and_then_succeeds(workflow, tmp_path):
+def test_a_transient_endpoint_failure_is_retried_by_the_state_machine(workflow, tmp_path):
     stack_port = int(workflow.stack_url.rsplit(":", 1)[1])
-    # The SDK in the function tries 3 times; all 3 dropped = one EndpointThrottled to retry.
-    proxy = FlakyProxy(stack_port, failures=3)
+    # The function's SDK makes one attempt per invocation, so each dropped connection is one
+    # failed task attempt (EndpointThrottled) that the state machine's Retry repeats.
+    proxy = FlakyProxy(stack_port, failures=2)
     try:
         machine = _extra_machine(
             workflow,
@@ -345,13 +364,23 @@ def test_a_transient_endpoint_failure_is_retried_and_then_succeeds(workflow, tmp
 
     assert result["status"] == "SUCCEEDED"
     assert json.loads(result["output"])["label"] == "bicycle"
-    assert proxy.dropped == 3 and proxy.forwarded >= 1
+    assert (proxy.dropped, proxy.forwarded) == (2, 1)
     assert task_outcomes(result["executionArn"], "ClassifyImage") == [
+        "EndpointThrottled",
         "EndpointThrottled",
         "succeeded",
     ]
+    failures = [e for e in history(result["executionArn"]) if e["type"] == "TaskFailed"]
+    assert len(failures) == 2
+    for failure in failures:
+        cause = json.loads(failure["taskFailedEventDetails"]["cause"])
+        assert "unreachable" in cause["errorMessage"]
+    # What the load test counts from the same history.
+    facts = parse_history(history(result["executionArn"]))
+    assert facts.retries == 2
+    assert facts.transitions == facts.states_entered + 2
     assert workflow.alerts_for(result["name"], expected=0) == []
-    # The graph of this execution shows the retry.
+    # The graph of this execution shows the state as one visit that succeeded after retries.
     path = graph.draw_execution(result["executionArn"], tmp_path)
     drawn = drawn_summaries(path.read_text())
     assert drawn["ClassifyImage"] == "retried 1"
@@ -401,6 +430,28 @@ def test_a_batch_of_50_counts_every_status_exactly(workflow, tmp_path):
     assert drawn["FilterInferences"] == "succeeded 40, caught 4"
     assert drawn["ItemFailedWithKey"] == "succeeded 9"
     assert drawn["BatchFailed"] == "Fail"  # not reached: its type is shown instead
+
+
+def test_each_batch_item_has_its_own_inference_id_even_for_the_same_key(workflow):
+    items = [workflow.image(BRIGHT), workflow.image(DARK), workflow.image(BRIGHT)]
+
+    result = execute(workflow.outputs["batch_state_machine_arn"], {"images": items})
+
+    assert result["status"] == "SUCCEEDED"
+    name = result["name"]
+    by_id = {output["inference_id"]: output for output in classify_outputs(result["executionArn"])}
+    assert sorted(by_id) == [f"{name}-0", f"{name}-1", f"{name}-2"]
+    assert [by_id[f"{name}-{i}"]["s3_key"] for i in range(3)] == [BRIGHT, DARK, BRIGHT]
+    # One capture record per item, joined to it by the id: the two BRIGHT calls stay apart.
+    records = {}
+    for record in captured(workflow):
+        inference_id = record["eventMetadata"].get("inferenceId")
+        if inference_id in by_id:
+            records.setdefault(inference_id, []).append(record)
+    assert sorted(records) == sorted(by_id) and all(len(r) == 1 for r in records.values())
+    for inference_id, [record] in records.items():
+        answer = json.loads(record["captureData"]["endpointOutput"]["data"])
+        assert answer == pytest.approx(by_id[inference_id]["inferences"])
 
 
 def test_a_batch_of_good_images_does_not_alert(workflow):

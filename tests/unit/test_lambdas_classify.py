@@ -5,7 +5,9 @@ The endpoint call itself is tested against the local stack's real model server
 bodies as UTF-8 and so fails on every PNG or JPEG body.
 
 The handler module creates its client at import, as Lambda's init phase does, so it is imported
-by the fixtures (``cold_start``) inside the moto mock, never at collection time.
+by the fixtures (``cold_start``) inside the moto mock, never at collection time. How the client
+behaves when the endpoint fails (one attempt, timeouts, the InferenceId it sends) is checked
+against a real TCP listener that reads each request and then drops or holds the connection.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import base64
 import json
 import re
 import socket
+import threading
+from pathlib import Path
 
 import boto3
 import pytest
@@ -25,6 +29,7 @@ from lambdas.events import MAX_IMAGE_BYTES, PNG_MAGIC
 from lambdas_support import ENDPOINT, LABELS, cold_start, isolate_from_real_aws, png
 
 ENVIRONMENT = {"ENDPOINT_NAME": ENDPOINT, "CLASS_LABELS": json.dumps(LABELS)}
+SERVING_MAIN_TF = Path(__file__).resolve().parents[2] / "terraform" / "serving" / "main.tf"
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +105,8 @@ def test_probabilities_may_carry_float32_rounding(classify):
         (image_event(png()) | {"image_data": "iVBORw0KGgo"}, errors.InvalidInput),
         (image_event(png()) | {"image_data": "ümlaut"}, errors.InvalidInput),
         (image_event(png()) | {"image_data": 42}, errors.InvalidInput),
-        (image_event(png()) | {"execution_name": ["run"]}, errors.InvalidInput),
+        (image_event(png()) | {"inference_id": ["run"]}, errors.InvalidInput),
+        (image_event(png()) | {"inference_id": ""}, errors.InvalidInput),
         ({k: v for k, v in image_event(png()).items() if k != "s3_key"}, errors.InvalidInput),
         (image_event(b"GIF89a" + bytes(30)), errors.UnsupportedImageFormat),
         (image_event(b""), errors.InvalidInput),
@@ -130,6 +136,134 @@ def test_a_misconfigured_function_says_what_is_wrong(classify, monkeypatch, envi
         classify.handler(image_event(png()))
 
 
+class DroppingEndpoint:
+    """A TCP listener in the endpoint's place: it reads each request, then closes the connection
+    unanswered (``hold=False``) or keeps it open without a word (``hold=True``)."""
+
+    def __init__(self, hold: bool) -> None:
+        self.hold = hold
+        self.requests: list[bytes] = []
+        self.held: list[socket.socket] = []
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            connection.settimeout(10)
+            request = b""
+            try:
+                while b"\r\n\r\n" not in request and (chunk := connection.recv(65536)):
+                    request += chunk
+            except OSError:
+                pass
+            self.requests.append(request)
+            if self.hold:
+                self.held.append(connection)
+            else:
+                connection.close()
+
+    def header(self, index: int, name: str) -> str | None:
+        head = self.requests[index].split(b"\r\n\r\n", 1)[0].decode("latin-1")
+        for line in head.split("\r\n")[1:]:
+            key, _, value = line.partition(":")
+            if key.strip().lower() == name.lower():
+                return value.strip()
+        return None
+
+    def close(self) -> None:
+        self.server.close()
+        for connection in self.held:
+            connection.close()
+
+
+@pytest.fixture
+def endpoint_at(classify, monkeypatch):
+    """Point the function's client, with the function's own client settings, at a listener."""
+    listeners = []
+
+    def point(hold: bool = False, **settings) -> DroppingEndpoint:
+        listener = DroppingEndpoint(hold)
+        listeners.append(listener)
+        client = boto3.client(
+            "sagemaker-runtime",
+            endpoint_url=listener.url,
+            config=classify.ENDPOINT_CONFIG.merge(Config(**settings)),
+        )
+        monkeypatch.setattr(classify, "runtime", client)
+        return listener
+
+    yield point
+    for listener in listeners:
+        listener.close()
+
+
+def test_a_dropped_call_is_tried_once_and_left_to_the_state_machine(handler, endpoint_at):
+    """No retry inside the function: each failed call is one failed task attempt in the history."""
+    endpoint = endpoint_at()
+
+    with pytest.raises(errors.EndpointThrottled, match="unreachable"):
+        handler(image_event(png()))
+    assert len(endpoint.requests) == 1
+    assert endpoint.requests[0].startswith(b"POST /endpoints/scones-endpoint/invocations ")
+
+
+def test_an_unanswered_call_times_out_once_as_a_transient_error(handler, endpoint_at):
+    endpoint = endpoint_at(hold=True, read_timeout=0.3)
+
+    with pytest.raises(errors.EndpointThrottled, match="unreachable"):
+        handler(image_event(png()))
+    assert len(endpoint.requests) == 1
+
+
+def test_the_inference_id_is_the_one_asked_for_else_the_key(classify, endpoint_at):
+    endpoint = endpoint_at()
+    long_id = "run/" + "x" * 80
+    cases = [
+        (image_event(png(), inference_id="lt-run-batch-7"), "lt-run-batch-7"),
+        (image_event(png(), key="test/bicycle/other.png"), "test/bicycle/other.png"),
+        (image_event(png(), inference_id=long_id), classify.to_inference_id(long_id)),
+    ]
+    for index, (request, expected) in enumerate(cases):
+        with pytest.raises(errors.EndpointThrottled):
+            classify.handler(request)
+        assert endpoint.header(index, "X-Amzn-SageMaker-Inference-Id") == expected
+
+
+def test_a_stalled_call_ends_before_the_function_times_out(classify):
+    """The client's own limits leave the function time to report EndpointThrottled itself."""
+    block = re.search(r'module "classify_image" \{(.*?)\n\}', SERVING_MAIN_TF.read_text(), re.S)
+    function_timeout_s = int(re.search(r"\n\s*timeout\s*=\s*(\d+)", block.group(1)).group(1))
+    config = classify.ENDPOINT_CONFIG
+
+    assert config.retries["total_max_attempts"] == 1
+    assert config.connect_timeout + config.read_timeout < function_timeout_s
+
+
+@pytest.mark.parametrize(
+    "code, status, transient",
+    [
+        ("ServiceUnavailable", 503, True),
+        ("ThrottlingException", 400, True),
+        ("InternalFailure", 500, True),
+        ("ModelNotReadyException", 429, True),
+        ("InternalDependencyException", 530, True),
+        ("502", 502, True),
+        ("504", 504, True),
+        ("ModelError", 424, False),
+        ("ValidationError", 400, False),
+        ("AccessDeniedException", 403, False),
+        ("", None, False),
+    ],
+)
+def test_only_try_again_later_errors_are_transient(classify, code, status, transient):
+    assert classify.is_transient(code, status) is transient
+
+
 def test_an_unreachable_endpoint_is_a_transient_error(classify, monkeypatch):
     """A real connection failure (a closed loopback port), not a simulated one."""
     with socket.socket() as sock:
@@ -138,7 +272,7 @@ def test_an_unreachable_endpoint_is_a_transient_error(classify, monkeypatch):
     unreachable = boto3.client(
         "sagemaker-runtime",
         endpoint_url=f"http://127.0.0.1:{closed_port}",
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+        config=classify.ENDPOINT_CONFIG,
     )
     monkeypatch.setattr(classify, "runtime", unreachable)
 

@@ -13,7 +13,6 @@ import socket
 import boto3
 import hypothesis
 import pytest
-from botocore.config import Config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
@@ -114,7 +113,7 @@ def aws():
             boto3.client(
                 "sagemaker-runtime",
                 endpoint_url=unreachable,
-                config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+                config=classify.ENDPOINT_CONFIG,
             ),
         )
         yield s3, serialize, classify
@@ -149,7 +148,7 @@ def test_serialize_image_data(aws, data):
             "image_data": mostly(images_b64),
             "s3_bucket": mostly(st.just(BUCKET)),
             "s3_key": mostly(st.text(min_size=1, max_size=80)),
-            "execution_name": mostly(st.text(min_size=1, max_size=80)),
+            "inference_id": mostly(st.text(min_size=1, max_size=80)),
             "inferences": field_values,
         }
     )

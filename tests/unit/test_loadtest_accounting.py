@@ -121,7 +121,7 @@ def recorded_run(stamp: str) -> tuple[dict, list[dict], list[ExecutionRecord]]:
     return document, rows, records
 
 
-@pytest.mark.parametrize("stamp", ["20261126T190158Z", "20261126T190352Z"])
+@pytest.mark.parametrize("stamp", ["20261126T220639Z", "20261126T220659Z"])
 def test_recorded_runs_account_for_every_image(stamp):
     document, rows, records = recorded_run(stamp)
     summary = summarize(records)
@@ -133,7 +133,7 @@ def test_recorded_runs_account_for_every_image(stamp):
     assert summary.lost == document["summary"]["lost"] == 0
 
 
-@pytest.mark.parametrize("stamp", ["20261126T190158Z", "20261126T190352Z"])
+@pytest.mark.parametrize("stamp", ["20261126T220639Z", "20261126T220659Z"])
 def test_recorded_runs_percentiles_are_nearest_rank(stamp):
     document, rows, records = recorded_run(stamp)
     latencies = np.array([float(r["latency_ms"]) for r in rows])
@@ -149,8 +149,20 @@ def test_recorded_runs_percentiles_are_nearest_rank(stamp):
     assert summary.throughput == pytest.approx(len(rows) / wall)
 
 
+def test_recorded_fault_run_shows_one_retry_per_injected_503():
+    document, _, _ = recorded_run("20261126T220639Z")
+    summary = document["summary"]
+    assert (
+        summary["retries"]
+        == summary["local_stack_endpoint"]["injected_faults"]["service_unavailable"]
+    )
+    assert summary["retries"] > 0
+    assert summary["capture_check"] == "ok"
+    assert summary["capture_records"] == summary["endpoint_invocations"]
+
+
 def test_recorded_fault_run_error_rate_leaves_out_low_confidence():
-    document, rows, records = recorded_run("20261126T190158Z")
+    document, rows, records = recorded_run("20261126T220639Z")
     summary = summarize(records)
     errors = sum(1 for r in rows if r["status"] != "SUCCEEDED" and r["error"] != "LowConfidence")
     assert errors > 0 and summary.by_status["LowConfidence"] > 0

@@ -1,13 +1,14 @@
-"""Counting a run's data-capture records: by inference id, within the run's time, any variant."""
+"""Matching a run's data-capture records to its calls: per inference id, within the run's time."""
 
 import json
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from loadtest.capture import count_records, split_s3_uri, wait_for_records
+from loadtest.capture import count_records, differences, split_s3_uri, wait_for_records
 
 
 def capture_line(inference_id: str | None, when: datetime) -> str:
@@ -48,47 +49,70 @@ def put(s3, variant: str, when: datetime, lines: list[str]) -> None:
 def test_counts_only_the_runs_ids_within_the_run(s3):
     now = datetime.now(timezone.utc).replace(microsecond=0)
     start, stop = now - timedelta(seconds=30), now
-    ours = {"run-000001", "run-000002", "test/bicycle/1.png"}
+    ours = {"run-000001", "run-000002", "run-batch-0", "run-batch-1"}
     put(
         s3,
         "AllTraffic",
         now,
         [
             capture_line("run-000001", now - timedelta(seconds=20)),
-            capture_line("run-000001", now - timedelta(seconds=10)),  # a retried call, captured
+            capture_line("run-000001", now - timedelta(seconds=10)),  # a second record, same id
             capture_line("run-000002", now),
             capture_line("other-run-000001", now),  # another run's id
             capture_line(None, now),  # no InferenceId sent
-            capture_line("test/bicycle/1.png", now - timedelta(hours=3)),  # same key, long ago
+            capture_line("run-batch-0", now - timedelta(hours=3)),  # same id, long ago
+            capture_line("run-batch-0", now),
             "{not json",
         ],
     )
-    put(s3, "Canary", now, [capture_line("test/bicycle/1.png", now - timedelta(seconds=5))])
+    put(s3, "Canary", now, [capture_line("run-batch-1", now - timedelta(seconds=5))])
     # Another endpoint's records never count.
     s3.put_object(
         Bucket="capture",
         Key=f"datacapture/other-ep/AllTraffic/{now:%Y/%m/%d/%H}/x.jsonl",
         Body=capture_line("run-000001", now) + "\n",
     )
-    assert count_records(s3, "s3://capture/datacapture", "ep", ours, start, stop) == 4
+    assert count_records(s3, "s3://capture/datacapture", "ep", ours, start, stop) == Counter(
+        {"run-000001": 2, "run-000002": 1, "run-batch-0": 1, "run-batch-1": 1}
+    )
 
 
-def test_wait_returns_as_soon_as_the_expected_count_is_there(s3):
+def test_records_match_calls_only_one_to_one():
+    calls = Counter({"run-batch-0": 1, "run-batch-1": 1, "run-000001": 1})
+
+    assert differences(calls, Counter(calls)) == []
+    # The same total, but one call has two records and another none: not a match.
+    assert differences(calls, Counter({"run-batch-0": 2, "run-000001": 1})) == [
+        "1 endpoint invocations without a capture record",
+        "1 capture records beyond one per invocation",
+    ]
+    assert differences(calls, Counter()) == ["3 endpoint invocations without a capture record"]
+
+
+def test_wait_returns_as_soon_as_every_call_has_its_record(s3):
     now = datetime.now(timezone.utc).replace(microsecond=0)
     put(s3, "AllTraffic", now, [capture_line("a", now), capture_line("b", now)])
+    expected = Counter({"a": 1, "b": 1})
     found = wait_for_records(
-        s3, "s3://capture/datacapture", "ep", {"a", "b"}, now, now, 2, timeout_s=60, poll_s=30
+        s3, "s3://capture/datacapture", "ep", expected, now, now, timeout_s=60, poll_s=30
     )
-    assert found == 2
+    assert found == expected
 
 
 def test_wait_gives_up_at_the_deadline_with_what_it_found(s3):
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    put(s3, "AllTraffic", now, [capture_line("a", now)])
+    put(s3, "AllTraffic", now, [capture_line("a", now), capture_line("a", now)])
     found = wait_for_records(
-        s3, "s3://capture/datacapture", "ep", {"a", "b"}, now, now, 2, timeout_s=0.2, poll_s=0.1
+        s3,
+        "s3://capture/datacapture",
+        "ep",
+        Counter({"a": 1, "b": 1}),
+        now,
+        now,
+        timeout_s=0.2,
+        poll_s=0.1,
     )
-    assert found == 1
+    assert found == Counter({"a": 2})
 
 
 def test_split_s3_uri():

@@ -2,6 +2,7 @@
 
 import csv
 import json
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -13,6 +14,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "loadtest"
 # Recorded executions and the endpoint calls that returned an answer in each.
 FIXTURE_NAMES = {
     "history_succeeded": 1,
+    "history_retried": 1,
     "history_low_confidence": 1,
     "history_endpoint_error": 0,
     "history_batch": 6,
@@ -80,13 +82,29 @@ def test_a_batch_history_has_one_map_iteration_and_one_classify_call_per_image()
         assert start is not None and stop is not None and start <= stop
     classify = by_function(facts, "classifyImage")
     assert len(classify) == len(images) and all(a.outcome == "succeeded" for a in classify)
-    # In a batch the classify Lambda sends the S3 key as InferenceId.
-    assert sorted(a.inference_id for a in classify) == sorted(i["s3_key"] for i in images)
+    # In a batch each item's InferenceId is <execution name>-<item index>.
+    names = {f"{execution['name']}-{index}" for index in range(len(images))}
+    assert {a.inference_id for a in classify} == names
     not_ok = [item for item in items if item["status"] != "ok"]
     assert len(not_ok) == 2 and {item["status"] for item in not_ok} == {"LowConfidence"}
     alerts = [a for a in facts.attempts if a.resource_type == "sns"]
     assert len(alerts) == 1  # one summary alert per batch
     assert facts.retries == 0
+
+
+def test_a_retried_endpoint_call_is_one_failed_attempt_and_one_retry_in_the_history():
+    execution, events = load("history_retried")
+    facts = parse_history(events)
+    classify = by_function(facts, "classifyImage")
+    assert [(a.outcome, a.error) for a in classify] == [
+        ("failed", "EndpointThrottled"),
+        ("succeeded", ""),
+    ]
+    assert "ServiceUnavailable" in classify[0].cause
+    assert classify[1].inference_id == execution["name"]  # the retry sends the same id
+    assert facts.retries == 1
+    assert facts.transitions == facts.states_entered + 1 == 4
+    assert execution["status"] == "SUCCEEDED" and facts.execution_error == ""
 
 
 def test_endpoint_invocations_count_the_classify_calls_that_returned_an_answer():
@@ -97,15 +115,15 @@ def test_endpoint_invocations_count_the_classify_calls_that_returned_an_answer()
     for name, expected in FIXTURE_NAMES.items():
         count, ids = endpoint_invocations({name: histories[name]}, classify)
         assert count == expected
-        assert len(ids) == expected  # one id per call: execution names, or distinct keys
+        assert sum(ids.values()) == expected and set(ids.values()) <= {1}  # one id per call
     total, ids = endpoint_invocations(histories, classify)
     assert total == sum(FIXTURE_NAMES.values())
-    assert endpoint_invocations(histories, "another-function") == (0, set())
+    assert endpoint_invocations(histories, "another-function") == (0, Counter())
 
 
 def test_batch_counts_agree_with_the_items_of_the_recorded_batch():
     execution, _ = load("history_batch")
-    with (FIXTURES / "loadtest-20261126T190352Z.csv").open() as handle:
+    with (FIXTURES / "loadtest-20261126T220659Z.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     records = [
         ExecutionRecord(r["execution_arn"], r["s3_key"], r["status"], r["error"], None, None)
