@@ -38,7 +38,7 @@ from settings import get_logger
 log = get_logger("local_aws.lambda")
 
 WORKER_SCRIPT = Path(__file__).with_name("lambda_worker.py")
-MAX_WORKERS_PER_FUNCTION = 4  # concurrent invocations per function; more wait for a worker
+MAX_WORKERS_PER_FUNCTION = 8  # concurrent invocations per function; more wait for a worker
 INIT_TIMEOUT_S = 30.0  # AWS allows 10 s; a busy laptop needs more to import boto3
 # What the Lambda Python runtime offers besides the standard library: boto3 and its dependencies.
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")

@@ -8,8 +8,8 @@
   second unnamed start would fail with ``ExecutionAlreadyExists``).
 - ``ValidateStateMachineDefinition`` and ``ListStateMachineVersions``, which the Terraform AWS
   provider calls on every apply (stock moto answers 500 and the provider retries for minutes).
-- Speed: ``StartExecution`` and ``DescribeExecution`` (which clients poll while they wait) are
-  answered straight from the backend (``answer_directly``) instead of through Flask and moto's
+- Speed: ``StartExecution``, ``DescribeExecution``, ``ListExecutions`` and
+  ``GetExecutionHistory`` are answered straight from the backend (``answer_directly``) instead of through Flask and moto's
   generic dispatch and serializer. The interpreter parses the definition with ANTLR on every execution (~14 ms) and builds a
   new boto3 client for every task (~10 ms). Parsed programs are cached per definition (they hold
   no per-execution state: that lives in the execution's environment) and clients per service and
@@ -163,6 +163,8 @@ def _share_boto_clients() -> None:
                     )
                     if service == "lambda":
                         client = _InProcessLambda(region, client)
+                    elif service == "sns":
+                        client = _InProcessSns(region, client)
                     clients[key] = client
         return client
 
@@ -227,12 +229,62 @@ class _InProcessLambda:
         return response
 
 
-def answer_directly(environ: dict) -> Answer | None:
-    """``StartExecution``/``DescribeExecution`` answered from the backend, ``None`` for moto.
+class _InProcessSns:
+    """The interpreter's SNS client: a plain ``Publish`` goes straight to moto's SNS backend.
 
-    Every execution costs one start and, while the client waits, a few describes: through Flask,
-    moto's generic dispatch and its model-driven serializer that is about 2 ms of the stack's
-    single GIL per call, more than the interpreter spends running the execution. Here the
+    Every alert of a failing execution (a load test's low-confidence images) was an HTTP request
+    from the stack to itself, parsed and dispatched by Flask and moto. ``Publish`` with only a
+    topic, a message and a subject calls the same ``SNSBackend.publish`` as the HTTP handler
+    (subscriptions, SQS delivery and all). A publish moto refuses, and anything but the plain
+    case (message attributes, FIFO fields, other operations), goes through the HTTP client, so
+    errors reach the interpreter exactly as before (``SNS.<Code>``).
+    """
+
+    PLAIN = frozenset({"TopicArn", "Message", "Subject"})
+
+    def __init__(self, region: str, http_client: Any) -> None:
+        self._region = region
+        self._http_client = http_client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._http_client, name)
+
+    def publish(self, **parameters: Any) -> dict[str, Any]:
+        topic_arn, message = parameters.get("TopicArn"), parameters.get("Message")
+        if not (
+            set(parameters) <= self.PLAIN
+            and isinstance(topic_arn, str)
+            and topic_arn.count(":") == 5
+            and isinstance(message, str)
+        ):
+            return self._http_client.publish(**parameters)
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.core.exceptions import ServiceException
+        from moto.sns.models import sns_backends
+
+        account = os.environ.get("MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT_ID)  # as for its HTTP calls
+        if topic_arn.split(":")[4] != account:
+            return self._http_client.publish(**parameters)
+        try:
+            message_id = sns_backends[account][self._region].publish(
+                message, arn=topic_arn, subject=parameters.get("Subject")
+            )
+        except (ServiceException, ValueError):
+            # Refused before anything was delivered (no such topic, a subject too long...):
+            # the same call over HTTP raises moto's exact error as botocore parses it.
+            return self._http_client.publish(**parameters)
+        metadata = {"RequestId": str(uuid.uuid4()), "HTTPStatusCode": 200, "HTTPHeaders": {}}
+        return {"MessageId": message_id, "ResponseMetadata": metadata}
+
+
+def answer_directly(environ: dict) -> Answer | None:
+    """The execution calls every client makes answered from the backend, ``None`` for moto.
+
+    ``StartExecution``, ``DescribeExecution`` (polled while waiting), ``ListExecutions`` (a load
+    test's tracker) and ``GetExecutionHistory`` (latencies, retries): through Flask, moto's
+    generic dispatch and its model-driven serializer (which parses every timestamp back with
+    dateutil) that is about 2 ms of the stack's single GIL per call, and far more for a list of
+    a few hundred running executions or a history of a few thousand events. Here the
     plain case calls the same backend methods as moto's ``StepFunctionResponse`` and writes the
     same fields (a functional test compares both answers). Anything else is left to moto, which
     then answers with its exact behaviour and errors: an account override header, a body that
@@ -331,6 +383,64 @@ def _describe_execution(request: dict, account: str, region: str) -> Answer | No
     return 200, json.dumps(answer), []
 
 
+def _list_executions(request: dict, account: str, region: str) -> Answer | None:
+    from moto.core.exceptions import JsonRESTError
+    from moto.stepfunctions.responses import get_backend
+
+    arn = request.get("stateMachineArn")
+    allowed = {"stateMachineArn", "statusFilter", "maxResults", "nextToken"}
+    if not set(request) <= allowed or not _plain_arn(arn, "stateMachine", account, region):
+        return None
+    try:
+        backend = get_backend(account, region)
+        machine = backend.describe_state_machine(arn)
+    except Exception:  # an unknown state machine: moto's answer
+        return None
+    try:
+        executions, next_token = backend.list_executions(
+            arn,
+            status_filter=request.get("statusFilter"),
+            max_results=request.get("maxResults"),
+            next_token=request.get("nextToken"),
+        )
+    except JsonRESTError as err:  # a token moto does not recognise
+        return err.code, err.get_body(), []
+    items = []
+    for execution in executions:
+        item = {
+            "executionArn": execution.execution_arn,
+            "name": execution.name,
+            "startDate": _epoch_millis(execution.start_date),
+            "stateMachineArn": machine.arn,
+            "status": execution.status,
+        }
+        if execution.status in _FINISHED:
+            item["stopDate"] = _epoch_millis(execution.stop_date)
+        items.append(item)
+    answer: dict[str, Any] = {"executions": items}
+    if next_token is not None:
+        answer["nextToken"] = next_token
+    return 200, json.dumps(answer), []
+
+
+def _get_execution_history(request: dict, account: str, region: str) -> Answer | None:
+    """All events in one page, as moto answers (it ignores ``maxResults``)."""
+    from moto.stepfunctions.responses import get_backend
+
+    arn = request.get("executionArn")
+    if not set(request) <= {"executionArn", "maxResults"} or not _plain_arn(
+        arn, "execution", account, region
+    ):
+        return None
+    try:
+        events = get_backend(account, region).get_execution_history(arn)["events"]
+    except Exception:  # moto's own error comes from moto's path
+        return None
+    for event in events:
+        event["timestamp"] = _epoch_millis(dt.datetime.fromisoformat(event["timestamp"]))
+    return 200, json.dumps({"events": events}), []
+
+
 def _plain_arn(arn: Any, kind: str, account: str, region: str) -> bool:
     """``arn:aws:states:<region>:<account>:<kind>:<name>:<name>`` (execution) or ``...:<name>``."""
     if not isinstance(arn, str):
@@ -343,6 +453,8 @@ def _plain_arn(arn: Any, kind: str, account: str, region: str) -> bool:
 _DIRECT = {
     "AWSStepFunctions.StartExecution": _start_execution,
     "AWSStepFunctions.DescribeExecution": _describe_execution,
+    "AWSStepFunctions.ListExecutions": _list_executions,
+    "AWSStepFunctions.GetExecutionHistory": _get_execution_history,
 }
 
 

@@ -142,6 +142,20 @@ def run_execution(machine_arn: str, event: dict, name: str | None = None) -> dic
     return described
 
 
+def run_one_task(role: str, resource: str, parameters: dict, event: dict) -> dict:
+    """Run a state machine made of one Task state; returns its final DescribeExecution."""
+    definition = {
+        "StartAt": "Task",
+        "States": {
+            "Task": {"Type": "Task", "Resource": resource, "Parameters": parameters, "End": True}
+        },
+    }
+    machine = boto3.client("stepfunctions").create_state_machine(
+        name=unique("one-task"), definition=json.dumps(definition), roleArn=role
+    )["stateMachineArn"]
+    return run_execution(machine, event)
+
+
 def control(url: str, route: str, body: dict | None = None) -> tuple[int, dict]:
     request = urllib.request.Request(
         f"{url}/_local/{route}",
@@ -214,21 +228,9 @@ def test_a_payload_that_is_not_json_is_refused_before_the_handler(local_stack, f
 
 def test_a_task_on_a_missing_function_fails_with_lambdas_error_name(local_stack, role):
     missing = "arn:aws:lambda:us-east-1:123456789012:function:no-such-function"
-    definition = {
-        "StartAt": "Call",
-        "States": {
-            "Call": {
-                "Type": "Task",
-                "Resource": "arn:aws:states:::lambda:invoke",
-                "Parameters": {"FunctionName": missing, "Payload.$": "$"},
-                "End": True,
-            }
-        },
-    }
-    machine = boto3.client("stepfunctions").create_state_machine(
-        name=unique("missing-function"), definition=json.dumps(definition), roleArn=role
-    )["stateMachineArn"]
-    described = run_execution(machine, {})
+    described = run_one_task(
+        role, "arn:aws:states:::lambda:invoke", {"FunctionName": missing, "Payload.$": "$"}, {}
+    )
     assert (described["status"], described["error"]) == (
         "FAILED",
         "Lambda.ResourceNotFoundException",
@@ -323,6 +325,15 @@ def test_state_machine_retries_then_catches_by_error_name(local_stack, role, fun
     assert json.loads(alert["Cause"])["errorMessage"] == "confidence 0.4 is below the threshold"
 
 
+def test_a_publish_to_a_missing_topic_fails_the_task_with_the_sns_error(local_stack, role):
+    missing = f"arn:aws:sns:us-east-1:{boto3.client('sts').get_caller_identity()['Account']}:gone"
+    described = run_one_task(
+        role, "arn:aws:states:::sns:publish", {"TopicArn": missing, "Message.$": "$"}, {"a": 1}
+    )
+    assert described["status"] == "FAILED"
+    assert described["error"].startswith("SNS.") and "NotFound" in described["error"]
+
+
 def test_unnamed_executions_get_unique_names(local_stack, role):
     definition = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
     machine = boto3.client("stepfunctions").create_state_machine(
@@ -340,9 +351,14 @@ def test_unnamed_executions_get_unique_names(local_stack, role):
 
 def _through_moto(account: str):
     """A Step Functions client whose requests carry moto's account header: the stack leaves
-    them to moto's own handlers instead of answering Start/DescribeExecution itself."""
+    them to moto's own handlers instead of answering the execution calls itself."""
     client = boto3.client("stepfunctions")
-    for operation in ("StartExecution", "DescribeExecution"):
+    for operation in (
+        "StartExecution",
+        "DescribeExecution",
+        "ListExecutions",
+        "GetExecutionHistory",
+    ):
         client.meta.events.register(
             f"before-sign.states.{operation}",
             lambda request, **_: request.headers.__setitem__("x-moto-account-id", account),
@@ -399,6 +415,40 @@ def test_execution_calls_answer_exactly_as_moto_does(local_stack, role, function
     assert "stopDate" not in answers["running"]
     assert json.loads(answers["succeeded"]["output"]) == {"confidence": 0.2}
 
+    histories = {}
+    for kind, arn in arns.items():
+        fast, slow = (
+            _answer(lambda: client.get_execution_history(executionArn=arn, maxResults=1000))
+            for client in (plain, through_moto)
+        )
+        assert fast == slow, kind
+        histories[kind] = [event["type"] for event in fast["events"]]
+    assert histories["failed"][-1] == "ExecutionFailed"
+    assert "LambdaFunctionFailed" in histories["failed"]
+    assert histories["succeeded"][-1] == "ExecutionSucceeded"
+    for kind, machine_arn in machine_arns.items():
+        for options in ({}, {"statusFilter": "RUNNING"}, {"statusFilter": "FAILED"}):
+            fast, slow = (
+                _answer(lambda: client.list_executions(stateMachineArn=machine_arn, **options))
+                for client in (plain, through_moto)
+            )
+            assert fast == slow, (kind, options)
+    listed = plain.list_executions(stateMachineArn=machine_arns["running"])["executions"]
+    assert [e["executionArn"] for e in listed] == [arns["running"]]
+    for n in range(2):
+        run_execution(machine_arns["succeeded"], {"n": n})
+    pages = {}
+    for name, client in (("fast", plain), ("slow", through_moto)):
+        paginator = client.get_paginator("list_executions")
+        pages[name] = [
+            [e["executionArn"] for e in page["executions"]]
+            for page in paginator.paginate(
+                stateMachineArn=machine_arns["succeeded"], PaginationConfig={"PageSize": 1}
+            )
+        ]
+    assert pages["fast"] == pages["slow"]
+    assert len(pages["fast"]) == 3 and all(len(page) == 1 for page in pages["fast"])
+
     # The same name and input while running is idempotent; another input is refused.
     same = dict(stateMachineArn=machine_arns["running"], name="waiting", input='{"a": 1}')
     fast, slow = (
@@ -448,6 +498,30 @@ def test_sns_publish_reaches_an_sqs_subscriber(local_stack):
     assert envelope["TopicArn"] == topic
     assert envelope["Subject"] == "alert"
     assert json.loads(envelope["Message"]) == {"error": "LowConfidence"}
+
+
+def test_queue_attributes_still_decide_how_messages_are_sent(local_stack):
+    """The stack answers SendMessage's attribute lookup on its own; the rules it feeds hold."""
+    sqs = boto3.client("sqs")
+    deduplicating = sqs.create_queue(
+        QueueName=unique("dedup") + ".fifo",
+        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+    )["QueueUrl"]
+    for _ in range(2):
+        sqs.send_message(QueueUrl=deduplicating, MessageBody="same", MessageGroupId="g")
+    received = sqs.receive_message(QueueUrl=deduplicating, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in received] == ["same"]
+    strict = sqs.create_queue(
+        QueueName=unique("strict") + ".fifo", Attributes={"FifoQueue": "true"}
+    )["QueueUrl"]
+    with pytest.raises(sqs.exceptions.ClientError, match="ContentBasedDeduplication"):
+        sqs.send_message(QueueUrl=strict, MessageBody="x", MessageGroupId="g")
+    plain = sqs.create_queue(QueueName=unique("plain"))["QueueUrl"]
+    for n in range(3):
+        sqs.send_message(QueueUrl=plain, MessageBody=str(n))
+    attributes = sqs.get_queue_attributes(QueueUrl=plain, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "3"
+    assert "ContentBasedDeduplication" not in attributes
 
 
 def test_control_api_answers_and_rejects_bad_requests(local_stack):
