@@ -1,8 +1,9 @@
 """Benchmark of ``make report`` on a large capture: load (list, download, parse) and full report.
 
 Starts a moto S3 server on a free port in a child process (like the local stack: S3 over HTTP on
-127.0.0.1), writes ``--records`` synthetic capture records (32x32 PNG inputs, JSON and BASE64
-outputs alternating) into ``--files`` objects under the SageMaker key layout, then times:
+127.0.0.1), writes ``--records`` synthetic capture records (32x32 PNG inputs, ``--distinct`` of
+them different, JSON and BASE64 outputs alternating) into ``--files`` objects under the SageMaker
+key layout, then times:
 
 1. loading the capture with the parsing in the download threads only;
 2. loading it with the default settings (worker processes for captures this large);
@@ -40,7 +41,7 @@ from monitor.report import ReportOptions, build_report
 BUCKET = "bench-capture"
 PREFIX = "datacapture/bench-endpoint"
 LABELS = ["bicycle", "motorcycle"]
-DISTINCT_IMAGES = 1000
+IMAGES_PER_SEED = 1000
 
 
 def free_port() -> int:
@@ -66,10 +67,19 @@ def start_moto(port: int) -> subprocess.Popen:
     raise SystemExit("moto server did not start within 30 s")
 
 
-def write_capture(s3, records: int, files: int) -> int:
-    """Upload the synthetic capture; returns its size in bytes."""
-    images = synthetic.synthetic_images(DISTINCT_IMAGES, seed=1)
-    pngs = [synthetic.png_bytes(image) for image in images]
+def distinct_pngs(count: int) -> list[bytes]:
+    """``count`` different 32x32 PNGs, generated a thousand at a time (bounded memory)."""
+    pngs: list[bytes] = []
+    for seed, start in enumerate(range(0, count, IMAGES_PER_SEED), start=1):
+        images = synthetic.synthetic_images(min(IMAGES_PER_SEED, count - start), seed=seed)
+        pngs += [synthetic.png_bytes(image) for image in images]
+    return pngs
+
+
+def write_capture(s3, records: int, files: int, distinct: int) -> int:
+    """Upload the synthetic capture, record ``i`` showing image ``i % distinct``; returns its
+    size in bytes."""
+    pngs = distinct_pngs(distinct)
     start = datetime(2024, 10, 15, 14, 0, tzinfo=timezone.utc)
     per_file = -(-records // files)
 
@@ -82,7 +92,7 @@ def write_capture(s3, records: int, files: int) -> int:
             moment = start + timedelta(milliseconds=50 * i)
             lines.append(
                 synthetic.capture_record(
-                    pngs[i % DISTINCT_IMAGES],
+                    pngs[i % distinct],
                     [top, 1 - top] if i % 3 else [1 - top, top],
                     moment,
                     event_id=f"event-{i}",
@@ -117,6 +127,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--files", type=int, default=100)
+    parser.add_argument(
+        "--distinct",
+        type=int,
+        default=1000,
+        help="different images among the records (as a load test cycling through a test set); "
+        "--distinct equal to --records: every input is new, nothing is decoded only once",
+    )
     args = parser.parse_args()
 
     port = free_port()
@@ -132,9 +149,10 @@ def main() -> None:
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         started = time.perf_counter()
-        size = write_capture(s3, args.records, args.files)
+        size = write_capture(s3, args.records, args.files, args.distinct)
         print(
-            f"capture: {args.records:,} records in {args.files} objects, {size / 1e6:,.1f} MB "
+            f"capture: {args.records:,} records ({args.distinct:,} distinct images) in "
+            f"{args.files} objects, {size / 1e6:,.1f} MB "
             f"(written in {time.perf_counter() - started:.1f} s)"
         )
         uri = f"s3://{BUCKET}/{PREFIX}"
@@ -165,6 +183,7 @@ def main() -> None:
                 {"bicycle": 0.5, "motorcycle": 0.5},
             )
             baseline.write_text(json.dumps(document))
+            cpu_before = cpu_seconds()
             started = time.perf_counter()
             result = build_report(
                 ReportOptions(
@@ -173,10 +192,12 @@ def main() -> None:
                 s3,
             )
             seconds = time.perf_counter() - started
+            cpu = cpu_seconds() - cpu_before
             html_mb = result.html.stat().st_size / 1e6
             print(
-                f"full report: {seconds:.1f} s for {result.summary['records']:,} records "
-                f"(report.html {html_mb:.1f} MB, drift verdict: {result.summary['drift']['verdict']})"
+                f"full report: {seconds:.1f} s ({cpu:.1f} s CPU) for "
+                f"{result.summary['records']:,} records (report.html {html_mb:.1f} MB, "
+                f"drift verdict: {result.summary['drift']['verdict']})"
             )
     finally:
         server.terminate()

@@ -11,7 +11,8 @@ traffic (100k records is about 400 MB), hence:
   ``BATCH_BYTES``, so a raw file is never held in memory, let alone twice;
 - parsing (mostly image decoding) is CPU-bound, so large captures are parsed by a pool of worker
   processes, one per core, with at most two batches per worker in flight; small ones are parsed
-  by the download threads.
+  by the download threads. Each process decodes an image sent again only once
+  (``monitor.records.IMAGE_CACHE``), emptied when the load ends.
 
 Plain boto3: ``AWS_ENDPOINT_URL`` points it at the local stack, the default chain at AWS.
 """
@@ -35,7 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tqdm import tqdm
 
 from monitor.image_stats import STAT_NAMES
-from monitor.records import ParsedCapture, Window, parse_lines
+from monitor.records import IMAGE_CACHE, ParsedCapture, Window, parse_lines
 from settings import CliError, get_logger
 
 log = get_logger("monitor.capture")
@@ -116,10 +117,12 @@ Submit = Callable[[list[bytes], str], Callable[[], ParsedCapture]]
 
 def _lines(body: Any) -> Iterator[bytes]:
     """The lines of a streamed object, read in large chunks (``StreamingBody.iter_lines``
-    copies each line twice and reads in small chunks: a third more CPU here)."""
+    copies each line twice and reads in small chunks: a third more CPU here); only the line
+    that straddles two chunks is copied twice."""
     pending = b""
     for chunk in body.iter_chunks(STREAM_CHUNK):
-        lines = (pending + chunk).split(b"\n")
+        lines = chunk.split(b"\n")
+        lines[0] = pending + lines[0]
         pending = lines.pop()
         yield from lines
     if pending:
@@ -211,6 +214,8 @@ def load_capture(
     )
     parts: list[ParsedCapture] = []
     with ExitStack() as stack:
+        IMAGE_CACHE.clear()  # before the workers fork: each starts empty, none inherits old text
+        stack.callback(IMAGE_CACHE.clear)
         pool = _process_pool(processes) if processes > 0 else None
         if pool is not None:
             stack.callback(pool.shutdown, cancel_futures=True)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any, Iterable
 
-from monitor.drift import DRIFT, MODERATE, NO_BASELINE, NO_DATA, NO_DRIFT
+from monitor.drift import DRIFT, MODERATE, NO_BASELINE, NO_DATA
+from monitor.summary_table import Segment, number, percent, summary_rows
 
 _CSS = """
 body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:0;color:#1c2833;
@@ -35,17 +36,7 @@ code{background:#f2f3f4;padding:1px 4px;border-radius:3px}
 """
 
 
-# Load-test summary figures shown in the report's summary table, when present.
-LOADTEST_KEYS = (
-    "submitted",
-    "succeeded",
-    "lost",
-    "throughput",
-    "error_rate",
-    "endpoint_invocations",
-    "capture_records",
-    "capture_check",
-)
+OVERVIEW = "overview.png"  # the whole report in one picture, beside the page (monitor.overview)
 
 
 @dataclass(frozen=True)
@@ -66,17 +57,7 @@ def badge(verdict: str) -> str:
 
 
 def _number(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}" if abs(value) < 1e-3 and value else f"{value:,.{digits}f}"
-    return escape(str(value))
-
-
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.1f} %"
+    return escape(number(value, digits))
 
 
 def _table(header: Iterable[str], rows: Iterable[Iterable[str]], css: str = "") -> str:
@@ -89,87 +70,15 @@ def _td(html: str, numeric: bool = False) -> str:
     return f'<td class="num">{html}</td>' if numeric else f"<td>{html}</td>"
 
 
-def _summary_rows(summary: dict) -> list[tuple[str, str]]:
-    malformed = summary["malformed"]
-    malformed_text = (
-        ", ".join(f"{escape(reason)}: {count:,}" for reason, count in malformed.items() if count)
-        or "none"
-    )
-    records = summary["records"]
-    window = summary["window"]
-    low = summary["low_confidence"]
-    classes = summary["classes"]
-    drift = summary["drift"]
-    rows = [
-        (
-            "Records (inferences)",
-            f"<b>{records:,}</b> from {summary['files']:,} capture "
-            f"file{'' if summary['files'] == 1 else 's'} "
-            f"({summary['bytes_read'] / 1e6:,.1f} MB)",
-        ),
-        ("Malformed lines (skipped)", f"{summary['malformed_total']:,} — {malformed_text}"),
-        ("Time window asked", escape(window["asked"])),
-        (
-            "Records' time range",
-            escape(f"{window['first'] or '–'} → {window['last'] or '–'}")
-            + (
-                f"; {summary['outside_window']:,} records outside the window not counted"
-                if summary["outside_window"]
-                else ""
-            ),
-        ),
-        (
-            "Predicted classes",
-            ", ".join(
-                f"{escape(name)}: {c['count']:,} ({_percent(c['share'])}"
-                + (f", prior {_percent(c['prior'])}" if c["prior"] is not None else "")
-                + ")"
-                for name, c in classes.items()
-            )
-            or "–",
-        ),
-        (
-            f"Low confidence (&lt; {summary['threshold']:g})",
-            f"{low['count']:,} ({_percent(low['rate'])})" if records else "–",
-        ),
-        (
-            "Input drift",
-            badge(drift["verdict"])
-            + (
-                " "
-                + ", ".join(
-                    f"{escape(f['feature'])} {badge(f['verdict'])}" for f in drift["features"]
-                )
-                if drift["features"]
-                else f" {escape(drift['note'] or '')}"
-            ),
-        ),
-    ]
-    loadtest = summary.get("loadtest")
-    if loadtest:
-        s = loadtest["summary"]
-        latency = loadtest["latency_ms"]
-        rows.append(
-            (
-                "Load test",
-                escape(loadtest["file"])
-                + ": "
-                + ", ".join(
-                    f"{key.replace('_', ' ')} {_number(s.get(key))}"
-                    for key in LOADTEST_KEYS
-                    if key in s
-                )
-                + (
-                    "; latency " + ", ".join(f"{k} {v:,.0f} ms" for k, v in latency.items())
-                    if latency
-                    else ""
-                ),
-            )
-        )
-    else:
-        rows.append(("Load test", "no <code>reports/loadtest-*.json</code> found"))
-    rows.append(("Baseline", escape(summary["baseline"]["source"] or "none found")))
-    return rows
+def _cell(segments: Iterable[Segment]) -> str:
+    """A summary-table cell as HTML: verdicts as badges."""
+    html = {
+        "text": escape,
+        "strong": lambda text: f"<b>{escape(text)}</b>",
+        "code": lambda text: f"<code>{escape(text)}</code>",
+        "verdict": badge,
+    }
+    return "".join(html[segment.kind](segment.text) for segment in segments)
 
 
 def _figures(charts: list[Chart], section: str) -> str:
@@ -191,8 +100,8 @@ def _class_table(summary: dict) -> str:
         [
             _td(escape(name)),
             _td(f"{c['count']:,}", True),
-            _td(_percent(c["share"]), True),
-            _td(_percent(c["prior"]), True),
+            _td(percent(c["share"]), True),
+            _td(percent(c["prior"]), True),
             _td(_number(c["mean_confidence"]), True),
             _td(f"{c['low_confidence']:,}", True),
         ]
@@ -216,7 +125,7 @@ def _drift_table(summary: dict) -> str:
             _td(_number(f["records"]), True),
             _td(_number(f["baseline_mean"]), True),
             _td(_number(f["captured_mean"]), True),
-            _td(_percent(f["outside_share"]), True),
+            _td(percent(f["outside_share"]), True),
             _td(_number(f["psi"]), True),
             _td(_number(f["p_value"]), True),
             _td(badge(f["verdict"])),
@@ -270,7 +179,8 @@ def render(summary: dict, charts: list[Chart]) -> str:
     """The whole page."""
     records = summary["records"]
     summary_table = "".join(
-        f"<tr><th>{label}</th><td>{value}</td></tr>" for label, value in _summary_rows(summary)
+        f"<tr><th>{escape(row.label, quote=False)}</th><td>{_cell(row.cell)}</td></tr>"
+        for row in summary_rows(summary)
     )
     if records:
         predictions = _class_table(
@@ -295,6 +205,11 @@ def render(summary: dict, charts: list[Chart]) -> str:
     )
     files = "".join(f"<li><code>{escape(name)}</code></li>" for name in summary["files_written"])
     notes = "".join(f"<li>{escape(note)}</li>" for note in summary["notes"])
+    overview = (
+        f' · <a href="{OVERVIEW}">{OVERVIEW}</a>: the summary and the figures in one picture'
+        if OVERVIEW in summary["files_written"]
+        else ""
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -303,7 +218,7 @@ def render(summary: dict, charts: list[Chart]) -> str:
 <body><main>
 <h1>Model monitoring report</h1>
 <div class="meta">Endpoint data capture <code>{escape(summary["capture_uri"])}</code> ·
-generated {escape(summary["generated_at"])}</div>
+generated {escape(summary["generated_at"])}{overview}</div>
 {empty}
 <h2>Summary</h2>
 <table class="summary">{summary_table}</table>

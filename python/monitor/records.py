@@ -20,17 +20,23 @@ Why it is built this way:
   endpoint receives (8-bit RGB, not interlaced) are checked and inflated one by one, then
   unfiltered a batch at a time by Pillow's PNG decoder (``decode_batch``); any other image goes
   through ``Image.open``. Image statistics are computed per batch too, vectorised.
-- This module imports only the standard library, numpy and Pillow: ``parse_batch`` runs in
-  worker processes, which start faster without pandas.
+- The same image is sent again and again (load tests cycle through the test set, clients retry),
+  and its size and statistics depend on its bytes alone: each distinct input is decoded once per
+  process, then found by its base64 text (``IMAGE_CACHE``, bounded, cleared when full). Inputs
+  sent again thus cost a dictionary lookup instead of base64 decoding, inflating and statistics.
+- This module imports only the standard library, numpy, Pillow and orjson: ``parse_lines`` runs
+  in worker processes, which start faster without pandas.
 """
 
 from __future__ import annotations
 
 import binascii
 import io
+import itertools
 import json
 import math
 import struct
+import threading
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -38,6 +44,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+import orjson
 from PIL import Image
 
 from monitor.image_stats import STAT_NAMES, batch_image_stats
@@ -53,9 +60,11 @@ MALFORMED_REASONS: tuple[str, ...] = (
 )
 STATS_BATCH = 1024  # images per decoding and statistics batch...
 STATS_PIXELS = 1 << 22  # ...or fewer, for large images (memory: 100 MB per batch)
+IMAGE_CACHE_CHARS = 32 << 20  # base64 text held by the image cache (about 8k 32x32 PNGs)
 # SageMaker names a capture file after the hour it was opened in; its records may run past it.
 HOUR_SLACK = timedelta(hours=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_NUMBER_TYPES = frozenset((int, float))
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Pillow raises all of these for broken or unsupported image data.
 _IMAGE_ERRORS = (
@@ -150,6 +159,53 @@ class ParsedCapture:
             name: np.concatenate(arrays or [np.empty(0)]) for name, arrays in stats.items()
         }
         return merged
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What a row needs from its input image: size, encoded length, statistics (``STAT_NAMES``
+    order)."""
+
+    width: int
+    height: int
+    input_bytes: int
+    stats: tuple[float, ...]
+
+
+class ImageCache:
+    """Facts of the images decoded so far, by their base64 text; at most ``max_chars`` of text
+    held, all dropped when full (captures of distinct images gain nothing from keeping more).
+
+    Shared by the parsing threads of a process: lookups are single dictionary reads, additions
+    take a lock.
+    """
+
+    def __init__(self, max_chars: int = IMAGE_CACHE_CHARS) -> None:
+        self.max_chars = max_chars
+        self._facts: dict[str, ImageFacts] = {}
+        self._chars = 0
+        self._lock = threading.Lock()
+
+    def get(self, data: str) -> ImageFacts | None:
+        return self._facts.get(data)
+
+    def put(self, data: str, facts: ImageFacts) -> None:
+        with self._lock:
+            if self._chars + len(data) > self.max_chars:
+                self._facts, self._chars = {}, 0
+            if data not in self._facts:
+                self._facts[data] = facts
+                self._chars += len(data)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._facts, self._chars = {}, 0
+
+    def __len__(self) -> int:
+        return len(self._facts)
+
+
+IMAGE_CACHE = ImageCache()
 
 
 class ImageDecodeError(ValueError):
@@ -247,6 +303,19 @@ def _plain_png(raw: bytes) -> EncodedImage | None:
     return EncodedImage("png", width, height, scanlines)
 
 
+def _load_json(line: bytes | str) -> Any:
+    """``json.loads``, sped up: orjson parses a capture line in half the time, and where it
+    refuses one (``NaN``, ``Infinity``, lone surrogates, a BOM, UTF-16: all accepted by ``json``)
+    ``json`` decides, so the same lines are accepted, with the same strings, objects and lists.
+    Only integers beyond 64 bits differ (orjson gives floats), and no field read from the record
+    itself is a number: the probabilities are decoded from the output's text by ``json``.
+    """
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
+
+
 def _parse_time_us(text: Any) -> int:
     if not isinstance(text, str):
         raise ValueError("inferenceTime is not a string")
@@ -267,18 +336,19 @@ def _decode_output(output: dict) -> Any:
 
 def _probabilities(values: Any, n_classes: int | None) -> list[float] | None:
     """The output as floats, or ``None`` unless it is a non-empty list of finite numbers (of
-    ``n_classes`` entries when known)."""
+    ``n_classes`` entries when known). Run for every record: ``map`` over builtins checks a
+    pair of numbers in half the time of generator expressions."""
     if not isinstance(values, list) or not values:
         return None
     if n_classes is not None and len(values) != n_classes:
         return None
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+    if not _NUMBER_TYPES.issuperset(map(type, values)):  # JSON numbers; not bool
         return None
     try:
-        floats = [float(v) for v in values]
+        floats = list(map(float, values))
     except OverflowError:  # an integer beyond float range
         return None
-    return floats if all(math.isfinite(v) for v in floats) else None
+    return floats if all(map(math.isfinite, floats)) else None
 
 
 class CaptureParser:
@@ -290,9 +360,13 @@ class CaptureParser:
         self.out = ParsedCapture()
         self._since_us = _to_us(window.since)
         self._until_us = _to_us(window.until)
-        # (kind, height, width) -> (row indices, images) awaiting decoding and statistics
-        self._pending: dict[tuple[str, int, int], tuple[list[int], list[EncodedImage]]] = {}
-        self._stat_chunks: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
+        # (kind, height, width) -> (base64 texts, images) awaiting decoding and statistics
+        self._pending: dict[tuple[str, int, int], tuple[list[str], list[EncodedImage]]] = {}
+        # base64 text of a pending image -> (width, height, bytes, rows showing it)
+        self._waiting: dict[str, tuple[int, int, int, list[int]]] = {}
+        # rows whose statistics are known, and those statistics (``STAT_NAMES`` order)
+        self._stat_rows: list[int] = []
+        self._stat_values: list[tuple[float, ...]] = []
 
     def feed(self, line: bytes | str) -> None:
         """Parse one line: append a row, or count why it was skipped."""
@@ -304,7 +378,7 @@ class CaptureParser:
 
     def _parse(self, line: bytes | str) -> str | None:
         try:
-            record = json.loads(line)
+            record = _load_json(line)
         except ValueError:
             return "bad_json"
         if not isinstance(record, dict):
@@ -341,37 +415,58 @@ class CaptureParser:
             return "bad_probabilities"
         if source_input.get("encoding") != "BASE64":
             return "undecodable_input"
-        try:
-            raw = binascii.a2b_base64(input_data, strict_mode=True)
-            image = read_image(raw)
-        except (binascii.Error, ImageDecodeError):
-            return "undecodable_input"
         out = self.out
         row = len(out.time_us)
+        known = IMAGE_CACHE.get(input_data)
+        if known is not None:
+            width, height, input_bytes = known.width, known.height, known.input_bytes
+            self._stat_rows.append(row)
+            self._stat_values.append(known.stats)
+        elif input_data in self._waiting:
+            width, height, input_bytes, rows = self._waiting[input_data]
+            rows.append(row)
+        else:
+            try:
+                raw = binascii.a2b_base64(input_data, strict_mode=True)
+                image = read_image(raw)
+            except (binascii.Error, ImageDecodeError):
+                return "undecodable_input"
+            width, height, input_bytes = image.width, image.height, len(raw)
+            self._wait_for(input_data, image, input_bytes, row)
         confidence = max(probabilities)
         out.time_us.append(time_us)
         out.event_id.append(event_id)
         out.inference_id.append(inference_id if isinstance(inference_id, str) else None)
         out.content_type.append(content_type if isinstance(content_type, str) else None)
-        out.input_bytes.append(len(raw))
-        out.width.append(image.width)
-        out.height.append(image.height)
+        out.input_bytes.append(input_bytes)
+        out.width.append(width)
+        out.height.append(height)
         out.probabilities.append(probabilities)
         out.predicted_index.append(probabilities.index(confidence))
         out.confidence.append(confidence)
         out.capture_file.append(self.source)
-        batch = (image.kind, image.height, image.width)
-        rows, images = self._pending.setdefault(batch, ([], []))
-        rows.append(row)
-        images.append(image)
-        if len(rows) >= STATS_BATCH or len(rows) * image.width * image.height >= STATS_PIXELS:
-            self._flush(batch)
         return None
 
+    def _wait_for(self, data: str, image: EncodedImage, input_bytes: int, row: int) -> None:
+        """Queue a newly seen image for decoding and statistics with others of its kind."""
+        self._waiting[data] = (image.width, image.height, input_bytes, [row])
+        batch = (image.kind, image.height, image.width)
+        texts, images = self._pending.setdefault(batch, ([], []))
+        texts.append(data)
+        images.append(image)
+        if len(texts) >= STATS_BATCH or len(texts) * image.width * image.height >= STATS_PIXELS:
+            self._flush(batch)
+
     def _flush(self, batch: tuple[str, int, int]) -> None:
-        rows, images = self._pending.pop(batch)
+        texts, images = self._pending.pop(batch)
         stats = batch_image_stats(decode_batch(images))
-        self._stat_chunks.append((np.asarray(rows, dtype=np.int64), stats))
+        columns = np.column_stack([stats[name] for name in STAT_NAMES]).tolist()
+        for data, values in zip(texts, columns):
+            width, height, input_bytes, rows = self._waiting.pop(data)
+            facts = ImageFacts(width, height, input_bytes, tuple(values))
+            IMAGE_CACHE.put(data, facts)
+            self._stat_rows.extend(rows)
+            self._stat_values.extend([facts.stats] * len(rows))
 
     def finish(self) -> ParsedCapture:
         """The parsed columns, with the image statistics of every row filled in."""
@@ -379,10 +474,14 @@ class CaptureParser:
             self._flush(batch)
         n = len(self.out)
         stats = {name: np.full(n, np.nan) for name in STAT_NAMES}
-        for rows, values in self._stat_chunks:
-            for name in STAT_NAMES:
-                stats[name][rows] = values[name]
-        self._stat_chunks = []
+        if self._stat_rows:
+            rows = np.asarray(self._stat_rows, dtype=np.int64)
+            flat = itertools.chain.from_iterable(self._stat_values)  # fast, unlike nested lists
+            values = np.fromiter(flat, np.float64, len(rows) * len(STAT_NAMES))
+            values = values.reshape(len(rows), len(STAT_NAMES))
+            for column, name in enumerate(STAT_NAMES):
+                stats[name][rows] = values[:, column]
+        self._stat_rows, self._stat_values = [], []
         self.out.stats = stats
         return self.out
 

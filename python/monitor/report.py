@@ -4,6 +4,7 @@ Closes the loop of "monitor the model": reads the endpoint's data capture from S
 AWS, plain boto3), one row per inference, and writes ``reports/<timestamp>/``:
 
 - ``report.html``: one self-contained page (figures embedded), summary table at the top;
+- ``overview.png``: the summary table and every figure in one picture (linked from the page);
 - the figures as PNG; ``captures.parquet`` (one row per inference); ``summary.json`` (the numbers
   of the summary table, for scripts such as ``make demo``).
 
@@ -55,9 +56,10 @@ from monitor import figures
 from monitor.baseline import Baseline, find_baseline
 from monitor.capture import load_capture, split_s3_uri, to_frame
 from monitor.drift import NO_BASELINE, RULE, FeatureDrift, drift_report, overall_verdict
-from monitor.html_page import Chart, render
+from monitor.html_page import OVERVIEW, Chart, render
 from monitor.image_stats import STAT_NAMES
 from monitor.loadtest_results import LoadTestResults, latest_loadtest, read_loadtest
+from monitor.overview import overview
 from monitor.records import MALFORMED_REASONS, ParsedCapture, Window
 from settings import CliError, MissingOutputs, get_logger, outputs, repo_root, run_cli
 from settings.outputs import outputs_dir
@@ -340,7 +342,9 @@ def _output_dir(options: ReportOptions) -> Path:
     return candidate
 
 
-def write_report(out: Path, summary: dict, charts: list[Chart], frame: pd.DataFrame) -> Path:
+def write_report(
+    out: Path, summary: dict, charts: list[Chart], overview_png: bytes, frame: pd.DataFrame
+) -> Path:
     """Write everything into a temporary folder beside ``out``, then rename it to ``out``."""
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
@@ -348,6 +352,7 @@ def write_report(out: Path, summary: dict, charts: list[Chart], frame: pd.DataFr
     try:
         for chart in charts:
             (partial / f"{chart.name}.png").write_bytes(chart.png)
+        (partial / OVERVIEW).write_bytes(overview_png)
         frame.to_parquet(partial / "captures.parquet", index=False)
         (partial / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         (partial / "report.html").write_text(render(summary, charts), encoding="utf-8")
@@ -382,10 +387,11 @@ def build_report(options: ReportOptions, s3: Any = None) -> ReportResult:
     summary = summarize(options, parsed, frame, labels, baseline, looked, features, loadtest)
     charts = make_charts(frame, summary, labels, baseline, features, loadtest)
     summary["notes"] = _notes(summary)
-    summary["files_written"] = ["report.html", "summary.json", "captures.parquet"] + [
+    summary["files_written"] = ["report.html", OVERVIEW, "summary.json", "captures.parquet"] + [
         f"{c.name}.png" for c in charts
     ]
-    html = write_report(out, summary, charts, frame)
+    overview_png = figures.png(overview(summary, charts))
+    html = write_report(out, summary, charts, overview_png, frame)
     log.info("report written", extra={"fields": {"path": str(html), "records": len(frame)}})
     return ReportResult(html=html, summary=summary)
 

@@ -19,13 +19,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import boto3
+import numpy as np
 import pandas as pd
 import pytest
 from moto import mock_aws
+from PIL import Image
 
 import monitor.report as report
 from monitor import synthetic
 from monitor.capture import BadCaptureUri
+from monitor.overview import WIDTH as OVERVIEW_WIDTH
 from monitor.records import MALFORMED_REASONS
 from settings import MissingOutputs
 from monitor_support import (
@@ -201,10 +204,51 @@ def test_every_figure_is_produced(full):
     result, _, _ = full
     names = {p.stem for p in result.folder.glob("*.png")}
 
-    assert names == CAPTURE_FIGURES | LOADTEST_FIGURES
+    assert names == CAPTURE_FIGURES | LOADTEST_FIGURES | {"overview"}
     for path in result.folder.glob("*.png"):
         data = path.read_bytes()
         assert data.startswith(PNG_SIGNATURE) and len(data) > 5_000, path.name
+
+
+def picture(path: Path) -> Image.Image:
+    """A PNG checked whole (every chunk and its CRC), then opened for its pixels."""
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        image.verify()
+    image = Image.open(path)
+    image.load()
+    return image
+
+
+def test_the_overview_shows_the_summary_above_every_figure(full):
+    result, _, _ = full
+    overview = picture(result.folder / "overview.png")
+    figures = [picture(result.folder / f"{name}.png") for name in CAPTURE_FIGURES]
+    figures += [picture(result.folder / f"{name}.png") for name in LOADTEST_FIGURES]
+
+    assert overview.width == OVERVIEW_WIDTH
+    # the figures, at their own size, two side by side at most, below the summary table
+    assert sum(f.height for f in figures) / 2 + 300 < overview.height
+    assert overview.height < sum(f.height for f in figures) + 1_000
+    pixels = np.asarray(overview.convert("RGB"))
+    for figure in figures:
+        top = top_of(np.asarray(figure.convert("RGB")), pixels)
+        assert top is not None and top > 300, figure.filename  # whole, and below the table
+
+
+def top_of(small: np.ndarray, big: np.ndarray) -> int | None:
+    """The row where ``small`` appears pixel for pixel inside ``big``, or ``None``."""
+    height, width, _ = small.shape
+    middle = small[height // 2].tobytes()
+    for y in range(height // 2, big.shape[0] - (height - height // 2) + 1):
+        row = big[y].tobytes()
+        start = row.find(middle)
+        while start != -1:
+            x, top = start // 3, y - height // 2
+            if start % 3 == 0 and np.array_equal(big[top : top + height, x : x + width], small):
+                return top
+            start = row.find(middle, start + 1)
+    return None
 
 
 def test_the_page_is_self_contained_and_references_no_missing_file(full):
@@ -216,9 +260,11 @@ def test_the_page_is_self_contained_and_references_no_missing_file(full):
     for source in sources:
         assert source.startswith("data:image/png;base64,") or (result.folder / source).is_file()
     links = re.findall(r'\b(?:href|src)="([^"#]+)"', page)
+    assert 'href="overview.png"' in page
     assert all(link.startswith("data:") or (result.folder / link).is_file() for link in links)
     for listed in result.summary["files_written"]:
         assert (result.folder / listed).is_file()
+    assert {p.name for p in result.folder.iterdir()} == set(result.summary["files_written"])
 
 
 def test_the_page_states_the_numbers_and_the_rule(full):
@@ -255,7 +301,10 @@ def test_zero_records_give_a_clear_message_and_an_empty_report(empty):
     assert empty.summary["drift"]["verdict"] == "not enough data"
     page = empty.html.read_text()
     assert "No data." in page and "<img" not in page
-    assert not list(empty.folder.glob("*.png"))
+    assert [p.name for p in empty.folder.glob("*.png")] == ["overview.png"]
+    overview = picture(empty.folder / "overview.png")
+    assert overview.width == OVERVIEW_WIDTH and 300 < overview.height < 600  # the table alone
+    assert 'href="overview.png"' in page
     assert len(pd.read_parquet(empty.folder / "captures.parquet")) == 0
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from monitor import synthetic
+from monitor import records, synthetic
 from monitor.image_stats import image_stats
 from monitor.records import (
     MALFORMED_REASONS,
@@ -219,3 +219,39 @@ def test_a_corrupted_png_chunk_is_refused(images):
 
     with pytest.raises(ImageDecodeError, match="CRC"):
         decode_rgb(bytes(data))
+
+
+def test_an_image_sent_again_is_decoded_once_with_the_same_values(images, monkeypatch):
+    repeated = np.concatenate([images[:3]] * 4)  # 3 distinct images, 12 records
+    lines = [e["line"] for e in valid_lines(repeated)]
+    broken = malformed_lines(lines[0])["undecodable_input"][1]  # not an image: never cached
+    decoded = []
+    monkeypatch.setattr(records, "read_image", lambda raw: decoded.append(raw) or read_image(raw))
+    records.IMAGE_CACHE.clear()
+
+    first = parse_lines(lines + [broken, broken], n_classes=2)
+    again = parse_lines(lines + [broken], n_classes=2)  # later batches: found in the cache
+
+    assert len(decoded) == 3 + 2 + 1
+    assert dict(first.malformed) == {"undecodable_input": 2}
+    for parsed in (first, again):
+        assert len(parsed) == 12
+        assert parsed.input_bytes == [len(synthetic.png_bytes(i)) for i in repeated]
+        assert parsed.width == parsed.height == [32] * 12
+        for name, values in image_stats(repeated[0]).items():
+            assert parsed.stats[name][[0, 3, 6, 9]].tolist() == [parsed.stats[name][0]] * 4
+            assert parsed.stats[name][0] == pytest.approx(values, abs=1e-12)
+    for name in first.stats:
+        assert np.array_equal(first.stats[name], again.stats[name]), name
+
+
+def test_the_image_cache_is_emptied_when_full():
+    cache = records.ImageCache(max_chars=10)
+    facts = records.ImageFacts(32, 32, 100, (0.5,) * 5)
+
+    cache.put("abcdef", facts)
+    cache.put("abcdef", facts)  # already there: not counted twice
+    assert len(cache) == 1 and cache.get("abcdef") == facts
+    cache.put("ghijkl", facts)  # 12 characters > 10: the old ones go
+
+    assert len(cache) == 1 and cache.get("abcdef") is None and cache.get("ghijkl") == facts
