@@ -30,15 +30,34 @@ def _quote(value: object) -> str:
     return f'"{text}"' if (" " in text or "=" in text or not text) else text
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of the event (redirected or not)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
+class _FieldsAdapter(logging.LoggerAdapter):
+    """Passes each call's ``extra`` through (the stock adapter replaces it with its own)."""
+
+    def process(self, msg: object, kwargs: dict) -> tuple[object, dict]:
+        return msg, kwargs
+
+
 def get_logger(name: str) -> logging.LoggerAdapter:
     """A logger whose ``extra={"fields": {...}}`` values are appended as ``key=value`` pairs."""
     global _CONFIGURED
     if not _CONFIGURED:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(_KeyValueFormatter())
         root = logging.getLogger("scones")
         root.addHandler(handler)
         root.setLevel(os.environ.get("LOG_LEVEL", "WARNING").upper())
         root.propagate = False
         _CONFIGURED = True
-    return logging.LoggerAdapter(logging.getLogger(f"scones.{name}"), {})
+    return _FieldsAdapter(logging.getLogger(f"scones.{name}"), {})
