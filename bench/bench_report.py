@@ -44,6 +44,13 @@ LABELS = ["bicycle", "motorcycle"]
 IMAGES_PER_SEED = 1000
 
 
+class _Progress(tqdm):
+    """A progress bar without tqdm's monitor thread: that thread outlives the bar, and the
+    loads below only fork their parsing workers from a single-threaded process."""
+
+    monitor_interval = 0
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -106,17 +113,17 @@ def write_capture(s3, records: int, files: int, distinct: int) -> int:
         return len(body)
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        sizes = list(tqdm(pool.map(one_file, range(files)), total=files, desc="upload"))
+        sizes = list(_Progress(pool.map(one_file, range(files)), total=files, desc="upload"))
     return sum(sizes)
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process and of its reaped children (the parsing workers)."""
-    total = 0.0
+def cpu_seconds() -> tuple[float, float]:
+    """CPU time of this process, and of its reaped children (the parsing workers)."""
+    times = []
     for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
         usage = resource.getrusage(who)
-        total += usage.ru_utime + usage.ru_stime
-    return total
+        times.append(usage.ru_utime + usage.ru_stime)
+    return times[0], times[1]
 
 
 def peak_rss_mb() -> float:
@@ -158,16 +165,19 @@ def main() -> None:
         uri = f"s3://{BUCKET}/{PREFIX}"
         rss_before = peak_rss_mb()
         for label, processes in (("threads only", 0), ("default", None)):
-            cpu_before = cpu_seconds()
+            own_before, workers_before = cpu_seconds()
             started = time.perf_counter()
             parsed = load_capture(s3, uri, n_classes=len(LABELS), processes=processes)
             seconds = time.perf_counter() - started
-            cpu_us = (cpu_seconds() - cpu_before) / len(parsed) * 1e6
+            own, workers = cpu_seconds()
+            own_us = (own - own_before) / len(parsed) * 1e6
+            workers_us = (workers - workers_before) / len(parsed) * 1e6
             print(
                 f"load ({label}, {processes if processes is not None else os.cpu_count()} "
                 f"processes): {len(parsed):,} records in {seconds:.1f} s = "
                 f"{len(parsed) / seconds:,.0f} records/s, {size / 1e6 / seconds:,.0f} MB/s; "
-                f"{cpu_us:.0f} us CPU per record (this process and its workers)"
+                f"{own_us + workers_us:.0f} us CPU per record ({own_us:.0f} in this process, "
+                f"{workers_us:.0f} in its workers)"
             )
             del parsed
         print(
@@ -183,7 +193,7 @@ def main() -> None:
                 {"bicycle": 0.5, "motorcycle": 0.5},
             )
             baseline.write_text(json.dumps(document))
-            cpu_before = cpu_seconds()
+            cpu_before = sum(cpu_seconds())
             started = time.perf_counter()
             result = build_report(
                 ReportOptions(
@@ -192,7 +202,7 @@ def main() -> None:
                 s3,
             )
             seconds = time.perf_counter() - started
-            cpu = cpu_seconds() - cpu_before
+            cpu = sum(cpu_seconds()) - cpu_before
             html_mb = result.html.stat().st_size / 1e6
             print(
                 f"full report: {seconds:.1f} s ({cpu:.1f} s CPU) for "

@@ -7,18 +7,26 @@ traffic (100k records is about 400 MB), hence:
 - objects are listed first and filtered by the ``yyyy/mm/dd/hh`` of their key for the time window
   before anything is downloaded;
 - a thread pool downloads the objects, streaming: each response is read in chunks of
-  ``STREAM_CHUNK``, split into lines and handed to the parser in batches of about
-  ``BATCH_BYTES``, so a raw file is never held in memory, let alone twice;
+  ``STREAM_CHUNK``, cut after their last line end and handed to the parser in blocks of whole
+  lines of about ``BATCH_BYTES``, so a raw file is never held in memory, let alone twice;
 - parsing (mostly image decoding) is CPU-bound, so large captures are parsed by a pool of worker
-  processes, one per core, with at most two batches per worker in flight; small ones are parsed
+  processes, one per core, with at most two blocks per worker in flight; small ones are parsed
   by the download threads. Each process decodes an image sent again only once
   (``monitor.records.IMAGE_CACHE``), emptied when the load ends.
+- the download threads share the cores with the workers, so their part is kept small: a block
+  travels to a worker as one bytes object (the worker splits it into lines), and comes back as
+  columns (about 140 bytes a record).
+- the objects of the process (pandas, matplotlib, boto3: hundreds of thousands) are frozen out
+  of the garbage collector while a capture loads (``gc.freeze``): the rows' lists would trigger
+  full collections that traverse them all, in the parent and in each forked worker, where
+  touching them also copies their memory pages.
 
 Plain boto3: ``AWS_ENDPOINT_URL`` points it at the local stack, the default chain at AWS.
 """
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import re
@@ -36,7 +44,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tqdm import tqdm
 
 from monitor.image_stats import STAT_NAMES
-from monitor.records import IMAGE_CACHE, ParsedCapture, Window, parse_lines
+from monitor.records import IMAGE_CACHE, ParsedCapture, Window, parse_block
 from settings import CliError, get_logger
 
 log = get_logger("monitor.capture")
@@ -111,50 +119,47 @@ def list_capture_objects(s3: Any, uri: str, window: Window) -> list[tuple[str, i
     return sorted(found)
 
 
-# Hands a batch of lines of one file to a parser; returns how to get the parsed batch.
-Submit = Callable[[list[bytes], str], Callable[[], ParsedCapture]]
+# Hands a block of whole lines of one file to a parser; returns how to get the parsed block.
+Submit = Callable[[bytes, str], Callable[[], ParsedCapture]]
 
 
-def _lines(body: Any) -> Iterator[bytes]:
-    """The lines of a streamed object, read in large chunks (``StreamingBody.iter_lines``
-    copies each line twice and reads in small chunks: a third more CPU here); only the line
-    that straddles two chunks is copied twice."""
-    pending = b""
+def _blocks(body: Any) -> Iterator[bytes]:
+    """Blocks of whole lines of a streamed object, each of at least ``BATCH_BYTES`` but the
+    last, read in large chunks (``StreamingBody.iter_lines`` copies each line twice and reads
+    in small chunks). A chunk is cut after its last line end; the rest starts the next block."""
+    parts: list[Any] = []
+    size = 0
     for chunk in body.iter_chunks(STREAM_CHUNK):
-        lines = chunk.split(b"\n")
-        lines[0] = pending + lines[0]
-        pending = lines.pop()
-        yield from lines
-    if pending:
-        yield pending
+        cut = chunk.rfind(b"\n") + 1
+        if cut and size + cut >= BATCH_BYTES:
+            parts.append(memoryview(chunk)[:cut])
+            yield b"".join(parts)
+            parts, size, chunk = [], 0, chunk[cut:]
+        if chunk:
+            parts.append(chunk)
+            size += len(chunk)
+    if parts:
+        yield b"".join(parts)
 
 
 def _read_object(s3: Any, bucket: str, key: str, submit: Submit) -> ParsedCapture:
-    """Stream one object, hand its lines to ``submit`` in batches, merge the parsed batches."""
+    """Stream one object, hand its blocks to ``submit``, merge the parsed blocks."""
     pending: list[Callable[[], ParsedCapture]] = []
-    batch: list[bytes] = []
-    batch_bytes = size = 0
+    size = 0
     try:
-        for line in _lines(s3.get_object(Bucket=bucket, Key=key)["Body"]):
-            batch.append(line)
-            batch_bytes += len(line) + 1
-            if batch_bytes >= BATCH_BYTES:
-                pending.append(submit(batch, key))
-                size += batch_bytes
-                batch, batch_bytes = [], 0
+        for block in _blocks(s3.get_object(Bucket=bucket, Key=key)["Body"]):
+            pending.append(submit(block, key))
+            size += len(block)
     except (ClientError, BotoCoreError) as err:
         raise CaptureUnreadable(f"cannot read s3://{bucket}/{key}: {err}") from err
-    if batch:
-        pending.append(submit(batch, key))
-        size += batch_bytes
     parsed = ParsedCapture.concat(result() for result in pending)
     parsed.files, parsed.bytes_read = 1, size
     return parsed
 
 
 def _parse_in_thread(window: Window, n_classes: int | None) -> Submit:
-    def submit(batch: list[bytes], key: str) -> Callable[[], ParsedCapture]:
-        parsed = parse_lines(batch, window, n_classes, key)
+    def submit(block: bytes, key: str) -> Callable[[], ParsedCapture]:
+        parsed = parse_block(block, window, n_classes, key)
         return lambda: parsed
 
     return submit
@@ -165,9 +170,9 @@ def _parse_in_processes(
 ) -> Submit:
     in_flight = threading.BoundedSemaphore(slots)
 
-    def submit(batch: list[bytes], key: str) -> Callable[[], ParsedCapture]:
+    def submit(block: bytes, key: str) -> Callable[[], ParsedCapture]:
         in_flight.acquire()
-        future = pool.submit(parse_lines, batch, window, n_classes, key)
+        future = pool.submit(parse_block, block, window, n_classes, key)
         future.add_done_callback(lambda _: in_flight.release())
         return future.result
 
@@ -181,10 +186,18 @@ def _process_pool(workers: int) -> ProcessPoolExecutor | None:
     imported, instead of re-importing the report's ``__main__`` (pandas, matplotlib) each.
     Forking is only safe while no other thread runs: with the fork method the executor starts
     every worker at its first task, which is run here, before the download threads exist.
-    Linux only; elsewhere parsing stays in the download threads.
+    Linux only; elsewhere parsing stays in the download threads. Parsing in threads uses
+    little more than one core, hence the warning that names the threads in the way.
     """
-    if sys.platform != "linux" or threading.active_count() > 1:
-        log.info("parsing in threads", extra={"fields": {"threads": threading.active_count()}})
+    if sys.platform != "linux":
+        log.info("parsing in threads", extra={"fields": {"platform": sys.platform}})
+        return None
+    others = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
+    if others:
+        log.warning(
+            "parsing in threads: other threads are running, forking is unsafe",
+            extra={"fields": {"threads": ",".join(others)}},
+        )
         return None
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
     pool.submit(int).result()
@@ -216,6 +229,9 @@ def load_capture(
     with ExitStack() as stack:
         IMAGE_CACHE.clear()  # before the workers fork: each starts empty, none inherits old text
         stack.callback(IMAGE_CACHE.clear)
+        if gc.get_freeze_count() == 0:  # see the module's docstring; a caller's freeze stays
+            gc.freeze()
+            stack.callback(gc.unfreeze)
         pool = _process_pool(processes) if processes > 0 else None
         if pool is not None:
             stack.callback(pool.shutdown, cancel_futures=True)

@@ -24,7 +24,10 @@ Why it is built this way:
   and its size and statistics depend on its bytes alone: each distinct input is decoded once per
   process, then found by its base64 text (``IMAGE_CACHE``, bounded, cleared when full). Inputs
   sent again thus cost a dictionary lookup instead of base64 decoding, inflating and statistics.
-- This module imports only the standard library, numpy, Pillow and orjson: ``parse_lines`` runs
+- What is left per record is mostly C: base64 decoding, inflating, the chunks' CRCs, Pillow's
+  unfiltering and the statistics of the batch, JSON. The Python around it is kept lean (named
+  tuples, not dataclasses, for what is made per image; orjson for the output too).
+- This module imports only the standard library, numpy, Pillow and orjson: ``parse_block`` runs
   in worker processes, which start faster without pandas.
 """
 
@@ -41,7 +44,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 import orjson
@@ -64,8 +67,12 @@ IMAGE_CACHE_CHARS = 32 << 20  # base64 text held by the image cache (about 8k 32
 # SageMaker names a capture file after the hour it was opened in; its records may run past it.
 HOUR_SLACK = timedelta(hours=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_US = timedelta(microseconds=1)
 _NUMBER_TYPES = frozenset((int, float))
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_HEADER = struct.Struct(">IIBBBBB")  # IHDR: width, height, depth, colour, ..., interlace
+_PNG_CHUNK = struct.Struct(">I4s")  # length, type
+_PNG_CRC = struct.Struct(">I")
 # Pillow raises all of these for broken or unsupported image data.
 _IMAGE_ERRORS = (
     OSError,
@@ -161,10 +168,10 @@ class ParsedCapture:
         return merged
 
 
-@dataclass(frozen=True)
-class ImageFacts:
+class ImageFacts(NamedTuple):
     """What a row needs from its input image: size, encoded length, statistics (``STAT_NAMES``
-    order)."""
+    order). A named tuple: one is made per distinct image, in less than half the time of a
+    frozen dataclass."""
 
     width: int
     height: int
@@ -212,12 +219,12 @@ class ImageDecodeError(ValueError):
     """The input is not an image this module can read."""
 
 
-@dataclass(frozen=True)
-class EncodedImage:
+class EncodedImage(NamedTuple):
     """An input image, checked to be decodable, awaiting decoding in a batch of its kind.
 
     ``kind`` ``"png"``: the filtered scanlines of a plain PNG (``data``, inflated, not yet
-    unfiltered); ``"rgb"``: RGB pixels decoded by ``Image.open``.
+    unfiltered); ``"rgb"``: RGB pixels decoded by ``Image.open``. A named tuple, like
+    ``ImageFacts``: one is made per distinct image.
     """
 
     kind: str
@@ -271,10 +278,13 @@ def _plain_png(raw: bytes) -> EncodedImage | None:
     """The inflated scanlines of an 8-bit RGB non-interlaced PNG, or ``None`` for any other
     image (which ``Image.open`` then reads). Checks what Pillow checks: every chunk's CRC, the
     zlib stream, enough image data, valid filter types; inflates no more than the image needs.
+
+    Run once per distinct image, so kept lean: one CRC call per chunk (over its type and data,
+    contiguous in the file), no copy of the image data when it is in one IDAT chunk (usual).
     """
     if not raw.startswith(_PNG_SIGNATURE) or raw[12:16] != b"IHDR":
         return None
-    width, height, depth, colour, _, _, interlace = struct.unpack_from(">IIBBBBB", raw, 16)
+    width, height, depth, colour, _, _, interlace = _PNG_HEADER.unpack_from(raw, 16)
     if depth != 8 or colour != 2 or interlace != 0 or width * height > Image.MAX_IMAGE_PIXELS:
         return None  # Image.open applies its decompression-bomb check to huge ones
     if width == 0 or height == 0:
@@ -282,20 +292,20 @@ def _plain_png(raw: bytes) -> EncodedImage | None:
     view = memoryview(raw)
     position, idat = 8, []
     while True:
-        length, kind = struct.unpack_from(">I4s", raw, position)
-        start, end = position + 8, position + 8 + length
+        length, kind = _PNG_CHUNK.unpack_from(raw, position)
+        end = position + 8 + length
         if end + 4 > len(raw):
             raise ImageDecodeError("truncated PNG chunk")
-        (crc,) = struct.unpack_from(">I", raw, end)
-        if zlib.crc32(view[start:end], zlib.crc32(kind)) != crc:
+        if zlib.crc32(view[position + 4 : end]) != _PNG_CRC.unpack_from(raw, end)[0]:
             raise ImageDecodeError(f"bad CRC in PNG chunk {kind!r}")
         if kind == b"IDAT":
-            idat.append(view[start:end])
+            idat.append(view[position + 8 : end])
         elif kind == b"IEND":
             break
         position = end + 4
     stride = 1 + 3 * width
-    scanlines = zlib.decompressobj().decompress(b"".join(idat), stride * height)
+    stream = idat[0] if len(idat) == 1 else b"".join(idat)
+    scanlines = zlib.decompressobj().decompress(stream, stride * height)
     if len(scanlines) < stride * height:
         raise ImageDecodeError("truncated PNG image data")
     if max(scanlines[::stride]) > 4:
@@ -307,8 +317,9 @@ def _load_json(line: bytes | str) -> Any:
     """``json.loads``, sped up: orjson parses a capture line in half the time, and where it
     refuses one (``NaN``, ``Infinity``, lone surrogates, a BOM, UTF-16: all accepted by ``json``)
     ``json`` decides, so the same lines are accepted, with the same strings, objects and lists.
-    Only integers beyond 64 bits differ (orjson gives floats), and no field read from the record
-    itself is a number: the probabilities are decoded from the output's text by ``json``.
+    Numbers: floats are the same (both round correctly); integers beyond 64 bits come as floats
+    from orjson (as ``float()`` of the integer: what ``_probabilities`` makes of them anyway) or
+    are refused (beyond the float range) and then read by ``json``.
     """
     try:
         return orjson.loads(line)
@@ -322,15 +333,17 @@ def _parse_time_us(text: Any) -> int:
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return (moment - _EPOCH) // timedelta(microseconds=1)
+    return (moment - _EPOCH) // _US
 
 
 def _decode_output(output: dict) -> Any:
+    """The endpoint's response, decoded as ``json`` does (``_load_json``: orjson parses floats
+    exactly as ``json``, and hands ``json`` whatever it refuses)."""
     encoding, data = output.get("encoding"), output["data"]
     if encoding == "JSON":
-        return json.loads(data)
+        return _load_json(data)
     if encoding == "BASE64":
-        return json.loads(binascii.a2b_base64(data, strict_mode=True))
+        return _load_json(binascii.a2b_base64(data, strict_mode=True))
     raise ValueError(f"unknown output encoding {encoding!r}")
 
 
@@ -496,11 +509,24 @@ def parse_lines(
     n_classes: int | None = None,
     source: str = "",
 ) -> ParsedCapture:
-    """Parse capture lines; ``source`` (the capture file) is recorded with each row.
-
-    A module-level function of picklable arguments: worker processes run it on batches.
-    """
+    """Parse capture lines; ``source`` (the capture file) is recorded with each row."""
     parser = CaptureParser(window, n_classes, source)
     for line in lines:
         parser.feed(line)
     return parser.finish()
+
+
+def parse_block(
+    block: bytes,
+    window: Window = Window(),
+    n_classes: int | None = None,
+    source: str = "",
+) -> ParsedCapture:
+    """``parse_lines`` of the lines of ``block``: whole lines, each ended by ``\\n`` (but
+    perhaps the last).
+
+    A module-level function of picklable arguments, run by the worker processes: one bytes
+    object is pickled, sent and unpickled as a single copy, where a list of lines costs the
+    sending process an object per line.
+    """
+    return parse_lines(block.split(b"\n"), window, n_classes, source)

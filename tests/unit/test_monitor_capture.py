@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -108,6 +110,88 @@ def test_lines_straddling_read_chunks_and_batches_are_whole(s3, monkeypatch):
 
     assert parsed.event_id == [e["event_id"] for e in expected]
     assert sum(parsed.malformed.values()) == 0
+
+
+@pytest.mark.parametrize("chunk", [7, 999, 4096, 50_000])
+@pytest.mark.parametrize("ending", ["\n", ""])
+def test_blocks_are_whole_lines_of_at_least_the_batch_size(s3, monkeypatch, chunk, ending):
+    import monitor.capture as capture
+
+    monkeypatch.setattr(capture, "STREAM_CHUNK", chunk)
+    monkeypatch.setattr(capture, "BATCH_BYTES", 10_000)
+    lines = [f"line {i} ".encode() * (i % 7 * 400 + 1) for i in range(40)]  # up to 20 kB
+    body = b"\n".join(lines) + ending.encode()
+    s3.put_object(Bucket=BUCKET, Key=record_key(T0), Body=body)
+
+    blocks = list(capture._blocks(s3.get_object(Bucket=BUCKET, Key=record_key(T0))["Body"]))
+
+    assert b"".join(blocks) == body
+    assert all(block.endswith(b"\n") for block in blocks[:-1])
+    assert all(len(block) >= 10_000 for block in blocks[:-1])
+    assert [line for block in blocks for line in block.split(b"\n") if line] == lines
+
+
+def test_bytes_read_is_the_size_of_the_objects(s3):
+    lines = [e["line"] for e in valid_lines(synthetic.synthetic_images(3, seed=2))]
+    s3.put_object(Bucket=BUCKET, Key=record_key(T0), Body="\n".join(lines).encode())
+
+    parsed = load_capture(s3, CAPTURE_URI, n_classes=2)
+
+    assert len(parsed) == 3
+    assert parsed.bytes_read == len("\n".join(lines).encode())  # no final line end
+
+
+def test_parsing_falls_back_to_threads_with_a_warning_while_other_threads_run(s3, capsys):
+    expected = valid_lines(synthetic.synthetic_images(6, seed=3))
+    put_lines(s3, record_key(T0), [e["line"] for e in expected])
+    release = threading.Event()
+    other = threading.Thread(target=release.wait, name="still-running")
+    other.start()
+    try:
+        parsed = load_capture(s3, CAPTURE_URI, n_classes=2, processes=2)
+    finally:
+        release.set()
+        other.join()
+
+    assert parsed.event_id == [e["event_id"] for e in expected]
+    warning = capsys.readouterr().err
+    assert "level=warning" in warning and "parsing in threads" in warning
+    assert "still-running" in warning
+
+
+def test_the_process_objects_are_frozen_out_of_the_collector_only_while_loading(s3, monkeypatch):
+    import monitor.capture as capture
+
+    put_lines(
+        s3, record_key(T0), [e["line"] for e in valid_lines(synthetic.synthetic_images(2, 1))]
+    )
+    frozen_while_parsing = []
+    parse = capture.parse_block
+    monkeypatch.setattr(
+        capture,
+        "parse_block",
+        lambda *args: frozen_while_parsing.append(gc.get_freeze_count()) or parse(*args),
+    )
+
+    parsed = load_capture(s3, CAPTURE_URI, n_classes=2)
+
+    assert len(parsed) == 2
+    assert frozen_while_parsing and frozen_while_parsing[0] > 1000
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_freeze_of_the_caller_is_left_alone(s3):
+    put_lines(
+        s3, record_key(T0), [e["line"] for e in valid_lines(synthetic.synthetic_images(2, 1))]
+    )
+    marker = ["frozen by the caller"]
+    gc.freeze()
+    try:
+        assert len(load_capture(s3, CAPTURE_URI, n_classes=2)) == 2
+        assert all(o is not marker for o in gc.get_objects())  # still frozen: not listed
+    finally:
+        gc.unfreeze()
+    assert any(o is marker for o in gc.get_objects())
 
 
 def test_time_window_skips_files_of_far_hours_before_downloading(s3):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import struct
@@ -20,6 +21,7 @@ from monitor.records import (
     Window,
     decode_batch,
     decode_rgb,
+    parse_block,
     parse_lines,
     read_image,
 )
@@ -70,6 +72,62 @@ def test_each_malformed_kind_is_counted_and_skipped(images):
     assert dict(parsed.malformed) == {kind: len(kind_lines) for kind, kind_lines in broken.items()}
     assert set(broken) == set(MALFORMED_REASONS)
     assert parsed.event_id == [v["event_id"] for v in valid]
+
+
+def test_a_block_of_lines_parses_as_its_lines(images):
+    lines = [v["line"] for v in valid_lines(images)]
+    lines += [line for kind in malformed_lines(lines[0]).values() for line in kind]
+    block = ("\r\n".join(lines[:5]) + "\n\n" + "\n".join(lines[5:])).encode()
+
+    from_block, from_lines = parse_block(block, n_classes=2), parse_lines(lines, n_classes=2)
+
+    assert len(from_block) == len(images)
+    assert from_block.malformed == from_lines.malformed
+    for name in records.ROW_COLUMNS:
+        assert getattr(from_block, name) == getattr(from_lines, name), name
+    for name, values in from_lines.stats.items():
+        assert np.array_equal(from_block.stats[name], values), name
+
+
+def _probabilities_as_json_reads_them(text: str) -> list[float] | None:
+    """What the parser must make of an output: ``json.loads``, then finite floats."""
+    try:
+        values = [float(v) for v in json.loads(text)]
+    except OverflowError:
+        return None
+    return values if all(np.isfinite(values)) else None
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "[0.1, 0.9]",
+        "[1, 0]",
+        "[123456789012345678901234567890, 1]",  # beyond 64 bits: a float, as float(int) gives
+        "[" + "9" * 309 + ", 0]",  # beyond the float range
+        "[1e400, 0]",  # infinite
+        "[-1e999, 0]",
+        "[Infinity, 0.5]",
+        "[4.9e-324, 1]",
+        "[0.30000000000000004, 0.7]",
+        "[1.0000000000000000000000001, 0]",
+        " [0.5 , 0.5] ",
+    ],
+)
+@pytest.mark.parametrize("encoding", ["JSON", "BASE64"])
+def test_outputs_are_read_as_json_reads_them(images, output, encoding):
+    record = json.loads(valid_lines(images[:1])[0]["line"])
+    data = base64.b64encode(output.encode()).decode() if encoding == "BASE64" else output
+    record["captureData"]["endpointOutput"].update(data=data, encoding=encoding)
+
+    parsed = parse_lines([json.dumps(record)], n_classes=2)
+
+    expected = _probabilities_as_json_reads_them(output)
+    if expected is None:
+        assert dict(parsed.malformed) == {"bad_probabilities": 1}
+    else:
+        assert parsed.probabilities == [expected] and sum(parsed.malformed.values()) == 0
+        assert all(type(p) is float for p in parsed.probabilities[0])
 
 
 def test_wrong_number_of_probabilities_only_counts_when_the_labels_are_known(images):
@@ -210,6 +268,55 @@ def test_an_unknown_filter_type_is_refused_like_pillow_does(images):
         read_image(broken)
     with pytest.raises(OSError):
         Image.open(io.BytesIO(broken)).load()
+
+
+def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """``(type, data)`` of each chunk of a PNG."""
+    chunks, position = [], 8
+    while position < len(data):
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        kind = data[position + 4 : position + 8]
+        chunks.append((kind, data[position + 8 : position + 8 + length]))
+        position += 12 + length
+    return chunks
+
+
+def _png(chunks: list[tuple[bytes, bytes]]) -> bytes:
+    return b"\x89PNG\r\n\x1a\n" + b"".join(
+        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        for kind, data in chunks
+    )
+
+
+def test_image_data_split_over_several_chunks_decodes_like_pillow(images):
+    """Encoders may split the image data into several IDAT chunks, among other chunks."""
+    header, idat, end = _chunks(_encode(Image.fromarray(images[1]), "PNG"))
+    assert (header[0], idat[0], end[0]) == (b"IHDR", b"IDAT", b"IEND")
+    data = idat[1]
+    cuts = [0, 7, len(data) // 2, len(data)]
+    pieces = [(b"IDAT", data[a:b]) for a, b in zip(cuts, cuts[1:])]
+    split = _png([header, (b"tEXt", b"Comment\x00split"), *pieces, end])
+
+    image = read_image(split)
+
+    assert image.kind == "png"
+    assert decode_batch([image])[0].tobytes() == Image.open(io.BytesIO(split)).tobytes()
+    assert np.array_equal(decode_batch([image])[0], images[1])
+
+
+def test_a_bad_crc_in_any_chunk_is_refused_like_pillow_does(images):
+    header, idat, end = _chunks(_encode(Image.fromarray(images[2]), "PNG"))
+    good = _png([header, (b"tEXt", b"Comment\x00crc"), idat, end])
+    text_crc = good.index(b"crc") + 3  # the CRC of the tEXt chunk follows its data
+
+    broken = bytearray(good)
+    broken[text_crc] ^= 0x01
+
+    with pytest.raises(ImageDecodeError, match="CRC in PNG chunk b'tEXt'"):
+        read_image(bytes(broken))
+    with pytest.raises(OSError):  # UnidentifiedImageError
+        Image.open(io.BytesIO(bytes(broken))).load()
+    assert read_image(good).kind == "png"
 
 
 def test_a_corrupted_png_chunk_is_refused(images):
