@@ -25,8 +25,11 @@ Added by this package:
     - What ``terraform apply``/``destroy`` needs beyond that: bucket policies with
       ``aws:SecureTransport`` conditions, Application Auto Scaling tags, deletion of model
       packages and their group (``provider_gaps``).
-    - Speed: keep-alive HTTP (``http_server``), measured fixes of moto's per-request costs
-      (``speedups``); see ``bench/bench_stack.py``.
+    - Speed: keep-alive HTTP (``http_server``); the execution calls every client makes
+      (``StartExecution``, ``DescribeExecution``, ``ListExecutions``, ``GetExecutionHistory``)
+      answered from the backend, and the interpreter's Lambda ``Invoke`` and SNS ``Publish``
+      made in-process (``stepfunctions``); measured fixes of moto's per-request costs
+      (``speedups``). See ``bench/bench_stack.py``.
     - SNS -> SQS subscriptions deliver in-process (moto), so alerts can be read from a queue.
 
 Not emulated (differences to keep in mind):
@@ -44,7 +47,7 @@ Not emulated (differences to keep in mind):
       endpoint ``Failed``.
     - Lambda: Python handlers only, run by this environment's Python with only the standard
       library and boto3 importable (as the AWS runtime); no layers, no container images, no
-      reserved concurrency; at most four concurrent workers per function (more invocations
+      reserved concurrency; at most eight concurrent workers per function (more invocations
       wait for one, the function timeout counting from the start of the handler); output goes
       to the stack log, not to CloudWatch Logs.
     - The model server runs with this environment's packages; ``code/requirements.txt`` is not
