@@ -29,10 +29,10 @@ import time
 import uuid
 import zipfile
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from local_aws import child_process
 from settings import get_logger
 
 log = get_logger("local_aws.lambda")
@@ -67,23 +67,12 @@ class Worker:
     """One worker process and its two pipes."""
 
     def __init__(self, spec: FunctionSpec, task_root: Path, layer_dir: Path, stack_url: str):
-        parent_read, child_write = os.pipe()
-        child_read, parent_write = os.pipe()
-        args = [sys.executable, "-I", "-S", str(WORKER_SCRIPT), str(child_read), str(child_write)]
-        args += [spec.handler, str(task_root), str(layer_dir)]
-        try:
-            self.process = subprocess.Popen(
-                args,
-                pass_fds=(child_read, child_write),
-                env=_environment(spec, task_root, stack_url),
-                cwd=task_root,
-                stdin=subprocess.DEVNULL,
-            )
-        finally:
-            os.close(child_read)
-            os.close(child_write)
-        self.requests = Connection(parent_write, readable=False)
-        self.responses = Connection(parent_read, writable=False)
+        self.process, self.requests, self.responses = child_process.spawn(
+            [sys.executable, "-I", "-S", str(WORKER_SCRIPT)],
+            [spec.handler, str(task_root), str(layer_dir)],
+            _environment(spec, task_root, stack_url),
+            task_root,
+        )
         try:
             ready = self._receive(INIT_TIMEOUT_S)
         except WorkerGone:

@@ -37,11 +37,10 @@ import urllib.parse
 import uuid
 from dataclasses import dataclass
 from http import HTTPStatus
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from local_aws import model_server
+from local_aws import child_process, model_server
 from local_aws.data_capture import CaptureSettings, CaptureWriter
 from settings import get_logger
 
@@ -68,8 +67,6 @@ class ModelWorker:
     """One ``model_server`` process and its pipes."""
 
     def __init__(self, model_dir: Path, stack_url: str) -> None:
-        parent_read, child_write = os.pipe()
-        child_read, parent_write = os.pipe()
         env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_SESSION_TOKEN")}
         env.update(
             {
@@ -81,20 +78,9 @@ class ModelWorker:
                 "AWS_SECRET_ACCESS_KEY": "test",
             }
         )
-        try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "local_aws.model_server", str(child_read), str(child_write)]
-                + [str(model_dir)],
-                pass_fds=(child_read, child_write),
-                env=env,
-                cwd=model_dir,
-                stdin=subprocess.DEVNULL,
-            )
-        finally:
-            os.close(child_read)
-            os.close(child_write)
-        self.requests = Connection(parent_write, readable=False)
-        self.responses = Connection(parent_read, writable=False)
+        self.process, self.requests, self.responses = child_process.spawn(
+            [sys.executable, "-m", "local_aws.model_server"], [str(model_dir)], env, model_dir
+        )
 
     def wait_ready(self, timeout_s: float) -> None:
         try:
