@@ -27,7 +27,7 @@ Added by this package:
       packages and their group (``provider_gaps``).
     - Speed: keep-alive HTTP (``http_server``); the execution calls every client makes
       (``StartExecution``, ``DescribeExecution``, ``ListExecutions``, ``GetExecutionHistory``)
-      answered from the backend, and the interpreter's Lambda ``Invoke`` and SNS ``Publish``
+      and plain S3 ``GetObject`` calls (``s3_objects``) answered from the backend, and the interpreter's Lambda ``Invoke`` and SNS ``Publish``
       made in-process (``stepfunctions``); measured fixes of moto's per-request costs
       (``speedups``). See ``bench/bench_stack.py``.
     - SNS -> SQS subscriptions deliver in-process (moto), so alerts can be read from a queue.

@@ -8,8 +8,10 @@
   rate 0 switches it off.
 - ``GET  /_local/stats``   -> ``{"endpoints": {name: {"invocations", "succeeded", "model_errors",
   "captured", "faults": {"model_error", "service_unavailable", "stall"}}}, "fault_rates": {...},
-  "capture": {"pending", "written", "failed"}}`` (see ``sagemaker_runtime.EndpointStats``). Load
-  tests check their accounting against what the endpoint saw.
+  "direct_answers": {"s3:GetObject": n, "states:StartExecution": n, ...}, "capture": {"pending",
+  "written", "failed"}}`` (see ``sagemaker_runtime.EndpointStats``). Load tests check their
+  accounting against what the endpoint saw; ``direct_answers`` counts the requests the stack's
+  fast paths answered instead of moto (``s3_objects``, ``stepfunctions``).
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ def _stats(stack: LocalStack, _: Any) -> tuple[int, dict]:
     return 200, {
         "endpoints": {name: stats.snapshot() for name, stats in stack.sagemaker.stats.items()},
         "fault_rates": dict(stack.sagemaker.fault_rates),
+        "direct_answers": dict(stack.direct_answers),
         "capture": {
             "pending": capture.pending(),
             "written": capture.records_written,

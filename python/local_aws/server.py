@@ -15,6 +15,7 @@ is stopped before the process exits.
 
 from __future__ import annotations
 
+import collections
 import os
 import shutil
 import signal
@@ -29,6 +30,7 @@ from local_aws import (
     control,
     lambda_runtime,
     provider_gaps,
+    s3_objects,
     sagemaker_runtime,
     speedups,
     stepfunctions,
@@ -55,6 +57,9 @@ class LocalStack:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.capture = CaptureWriter()
+        # Requests answered by this package's fast paths instead of moto (``/_local/stats``).
+        self.direct_answers: collections.Counter[str] = collections.Counter()
+        self._direct_lock = threading.Lock()
         self.lambdas = LambdaRuntime(self._work_dir, self.url)
         self.sagemaker = SageMakerRuntime(self._work_dir, self.url, self.capture)
 
@@ -94,8 +99,15 @@ class LocalStack:
             return sagemaker_runtime.handle_invocation(
                 self.sagemaker, endpoint_name, environ, start_response
             )
+        s3_answer = s3_objects.answer_directly(environ)
+        if s3_answer is not None:
+            self._count_direct("s3:GetObject")
+            status, headers, content = s3_answer
+            start_response(f"{status} {HTTPStatus(status).phrase}", headers)
+            return [content]
         answer = stepfunctions.answer_directly(environ)
         if answer is not None:
+            self._count_direct("states:" + environ["HTTP_X_AMZ_TARGET"].rpartition(".")[2])
             status, body, headers = answer
             start_response(
                 f"{status} {HTTPStatus(status).phrase}",
@@ -107,6 +119,10 @@ class LocalStack:
             )
             return [body.encode()]
         return self._moto_app(environ, start_response)
+
+    def _count_direct(self, operation: str) -> None:
+        with self._direct_lock:
+            self.direct_answers[operation] += 1
 
     def stop(self) -> int:
         """Stop serving, flush data capture, stop every worker process, remove scratch files.

@@ -399,6 +399,7 @@ def test_execution_calls_answer_exactly_as_moto_does(local_stack, role, function
             arns[kind] = run_execution(machine_arns[kind], {"confidence": 0.2})["executionArn"]
 
     answers = {}
+    described = control(local_stack, "stats")[1]["direct_answers"]["states:DescribeExecution"]
     for kind, arn in arns.items():
         fast, slow = (
             _answer(lambda: client.describe_execution(executionArn=arn))
@@ -406,6 +407,10 @@ def test_execution_calls_answer_exactly_as_moto_does(local_stack, role, function
         )
         assert fast == slow, kind
         answers[kind] = fast
+    # Each plain call was the stack's own answer, each one carrying the header moto's.
+    assert control(local_stack, "stats")[1]["direct_answers"][
+        "states:DescribeExecution"
+    ] == described + len(arns)
     assert {kind: answer["status"] for kind, answer in answers.items()} == {
         "succeeded": "SUCCEEDED",
         "failed": "FAILED",
@@ -564,6 +569,110 @@ def test_a_tls_only_bucket_policy_admits_the_stack_and_other_policies_still_appl
     with pytest.raises(s3.exceptions.ClientError) as denied:
         s3.get_object(Bucket=bucket, Key="allowed.txt")
     assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def _s3_through_moto(account: str):
+    """An S3 client whose requests carry moto's account header: the stack leaves its GetObject
+    calls to moto's own handlers instead of answering them itself."""
+    client = boto3.client("s3")
+    client.meta.events.register(
+        "before-sign.s3.GetObject",
+        lambda request, **_: request.headers.__setitem__("x-moto-account-id", account),
+    )
+    return client
+
+
+def _get(client, **params) -> tuple[dict, bytes]:
+    """GetObject's parsed fields and raw headers (but the per-request ones), and the body."""
+    try:
+        response = client.get_object(**params)
+    except client.exceptions.ClientError as err:
+        return {"error": err.response["Error"], "headers": _stable(err.response)}, b""
+    body = response.pop("Body").read()
+    return {"fields": {k: v for k, v in response.items() if k != "ResponseMetadata"}}, body
+
+
+def _stable(response: dict) -> dict:
+    headers = response["ResponseMetadata"]["HTTPHeaders"]
+    return {k: v for k, v in headers.items() if k not in ("date", "x-amzn-requestid", "server")}
+
+
+def test_get_object_answers_exactly_as_moto_does(local_stack):
+    s3 = boto3.client("s3")
+    through_moto = _s3_through_moto(boto3.client("sts").get_caller_identity()["Account"])
+    plain, versioned, logged, logs = (unique(name) for name in ("plain", "ver", "logged", "logs"))
+    for bucket in (plain, versioned, logged, logs):
+        s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=versioned, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_encryption(
+        Bucket=versioned,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]
+        },
+    )
+    log_delivery = {
+        "Effect": "Allow",
+        "Principal": {"Service": "logging.s3.amazonaws.com"},
+        "Action": "s3:PutObject",
+        "Resource": f"arn:aws:s3:::{logs}/*",
+    }
+    s3.put_bucket_policy(
+        Bucket=logs, Policy=json.dumps({"Version": "2012-10-17", "Statement": [log_delivery]})
+    )
+    s3.put_bucket_logging(
+        Bucket=logged,
+        BucketLoggingStatus={"LoggingEnabled": {"TargetBucket": logs, "TargetPrefix": "l/"}},
+    )
+    objects = {
+        (plain, "a/plain.bin"): {"Body": b"\x00\x01 bytes"},
+        (plain, "typed.png"): {
+            "Body": b"png-ish",
+            "ContentType": "image/png",
+            "Metadata": {"label": "8"},
+            "ChecksumAlgorithm": "SHA256",
+        },
+        (plain, "archived.txt"): {"Body": b"cold", "StorageClass": "GLACIER"},
+        (plain, "empty"): {"Body": b""},
+        (plain, "with space.txt"): {"Body": b"encoded key"},
+        (versioned, "v.txt"): {"Body": b"second", "Tagging": "k=v"},
+        (logged, "seen.txt"): {"Body": b"logged read"},
+    }
+    s3.put_object(Bucket=versioned, Key="v.txt", Body=b"first")
+    for (bucket, key), options in objects.items():
+        s3.put_object(Bucket=bucket, Key=key, **options)
+
+    reads = [dict(Bucket=bucket, Key=key) for bucket, key in objects]
+    reads += [
+        dict(Bucket=plain, Key="typed.png", ChecksumMode="ENABLED"),
+        dict(Bucket=plain, Key="a/plain.bin", Range="bytes=2-4"),
+        dict(Bucket=plain, Key="a/plain.bin", ResponseContentType="text/plain"),
+        dict(Bucket=plain, Key="missing.txt"),
+        dict(Bucket=unique("no-bucket"), Key="a.txt"),
+    ]
+    answers = {}
+    direct_before = control(local_stack, "stats")[1]["direct_answers"].get("s3:GetObject", 0)
+    for params in reads:
+        fast, slow = _get(s3, **params), _get(through_moto, **params)
+        assert fast == slow, params
+        answers[params["Key"], params.get("ChecksumMode")] = fast
+    assert answers["typed.png", None][0]["fields"]["Metadata"] == {"label": "8"}
+    assert answers["typed.png", "ENABLED"][0]["fields"]["ChecksumSHA256"]
+    assert answers["v.txt", None][1] == b"second"
+    assert answers["v.txt", None][0]["fields"]["ServerSideEncryption"] == "aws:kms"
+    assert answers["missing.txt", None][0]["error"]["Code"] == "NoSuchKey"
+    # The plain reads of a stored, non-empty, non-archived object under a plain key were the
+    # stack's own answers (a.bin, typed.png twice, v.txt, seen.txt); the rest were moto's.
+    direct = control(local_stack, "stats")[1]["direct_answers"]["s3:GetObject"] - direct_before
+    assert direct == 5
+    # Both paths write the access-log entry of the logged bucket (two reads, two entries).
+    logged_entries = s3.list_objects_v2(Bucket=logs, Prefix="l/").get("Contents", [])
+    assert len(logged_entries) >= 2
+    # Raw headers too: the same names and values but the per-request ones.
+    raw = {}
+    for name, client in (("fast", s3), ("slow", through_moto)):
+        raw[name] = _stable(client.get_object(Bucket=plain, Key="typed.png"))
+    assert raw["fast"] == raw["slow"]
+    assert raw["fast"]["content-type"] == "image/png"
 
 
 def test_scalable_target_tags_answer(local_stack):
