@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import functools
 import io
@@ -34,6 +35,7 @@ _FINISHED = ("SUCCEEDED", "ABORTED", "FAILED")
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 # (HTTP status, JSON body, extra headers) of an answer given without moto's dispatch.
 Answer = tuple[int, str, list[tuple[str, str]]]
+_TOKEN_PREFIX = "local-"  # page tokens of _list_executions (moto's are plain base64)
 _PROGRAM_CACHE_SIZE = 64
 _CLIENT_POOL_SIZE = 128
 
@@ -286,7 +288,8 @@ def answer_directly(environ: dict) -> Answer | None:
     dateutil) that is about 2 ms of the stack's single GIL per call, and far more for a list of
     a few hundred running executions or a history of a few thousand events. Here the
     plain case calls the same backend methods as moto's ``StepFunctionResponse`` and writes the
-    same fields (a functional test compares both answers). Anything else is left to moto, which
+    same fields (a functional test compares both answers); ``ListExecutions`` pages with its own
+    tokens (``_list_executions``). Anything else is left to moto, which
     then answers with its exact behaviour and errors: an account override header, a body that
     is not the plain shape, an ARN of another account or region than the caller's, a version or
     alias ARN, an unknown state machine or execution. One error moto gets wrong is answered here:
@@ -384,29 +387,44 @@ def _describe_execution(request: dict, account: str, region: str) -> Answer | No
 
 
 def _list_executions(request: dict, account: str, region: str) -> Answer | None:
-    from moto.core.exceptions import JsonRESTError
+    """moto's list, in moto's order (newest first; ties in start order), paged here.
+
+    moto's page token names the last execution returned and becomes ``InvalidToken`` when that
+    execution is no longer in the list, e.g. when it ended between two pages of
+    ``statusFilter=RUNNING``: a load test polling a few hundred running executions hit that
+    every few seconds, which AWS never answers. This page token names the last execution too,
+    and the next page starts after its place in the order, listed or not.
+    """
     from moto.stepfunctions.responses import get_backend
 
     arn = request.get("stateMachineArn")
     allowed = {"stateMachineArn", "statusFilter", "maxResults", "nextToken"}
     if not set(request) <= allowed or not _plain_arn(arn, "stateMachine", account, region):
         return None
-    try:
-        backend = get_backend(account, region)
-        machine = backend.describe_state_machine(arn)
-    except Exception:  # an unknown state machine: moto's answer
+    status_filter, limit = request.get("statusFilter"), request.get("maxResults") or 100
+    if not (isinstance(limit, int) and 0 < limit <= 1000):
         return None
     try:
-        executions, next_token = backend.list_executions(
-            arn,
-            status_filter=request.get("statusFilter"),
-            max_results=request.get("maxResults"),
-            next_token=request.get("nextToken"),
-        )
-    except JsonRESTError as err:  # a token moto does not recognise
-        return err.code, err.get_body(), []
+        machine = get_backend(account, region).describe_state_machine(arn)
+    except Exception:  # an unknown state machine: moto's answer
+        return None
+    if status_filter == "RUNNING":
+        executions = speedups.running_executions(machine)
+    else:
+        executions = [e for e in machine.executions if status_filter in (None, e.status)]
+
+    def place(execution: Any) -> tuple[dt.datetime, int]:
+        return execution.start_date, -speedups.execution_position(machine, execution.execution_arn)
+
+    ordered = sorted(executions, key=place, reverse=True)
+    if "nextToken" in request:
+        after = _token_execution(request["nextToken"], machine)
+        if after is None:  # not a token of this answer: moto's own tokens and errors
+            return None
+        ordered = [e for e in ordered if place(e) < place(after)]
+    page = ordered[:limit]
     items = []
-    for execution in executions:
+    for execution in page:
         item = {
             "executionArn": execution.execution_arn,
             "name": execution.name,
@@ -418,9 +436,23 @@ def _list_executions(request: dict, account: str, region: str) -> Answer | None:
             item["stopDate"] = _epoch_millis(execution.stop_date)
         items.append(item)
     answer: dict[str, Any] = {"executions": items}
-    if next_token is not None:
-        answer["nextToken"] = next_token
+    if len(ordered) > limit:
+        last = json.dumps({"after": page[-1].execution_arn}).encode()
+        answer["nextToken"] = _TOKEN_PREFIX + base64.urlsafe_b64encode(last).decode()
     return 200, json.dumps(answer), []
+
+
+def _token_execution(token: Any, machine: Any) -> Any | None:
+    """The execution a page token of ``_list_executions`` names, ``None`` for any other token."""
+    if not isinstance(token, str) or not token.startswith(_TOKEN_PREFIX):
+        return None
+    try:
+        named = json.loads(base64.urlsafe_b64decode(token[len(_TOKEN_PREFIX) :]))["after"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(named, str):
+        return None
+    return speedups.execution_by_arn(machine, named)
 
 
 def _get_execution_history(request: dict, account: str, region: str) -> Answer | None:

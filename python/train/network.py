@@ -81,7 +81,8 @@ def predict_proba(model: nn.Module, images: Tensor, tta: bool, batch_size: int =
     """Class probabilities of float images in [0, 1], ``(N, 3, 32, 32)`` -> ``(N, classes)``.
 
     With ``tta`` the probabilities are averaged with those of the mirrored image (the training
-    augmentation flips images, so the model is equally right about both).
+    augmentation flips images, so the model is equally right about both). No autograd: without
+    it one request's forward pass costs about a third less CPU on the endpoint.
     """
     model.eval()
     device = next(model.parameters()).device

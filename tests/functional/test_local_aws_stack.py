@@ -475,6 +475,33 @@ def test_execution_calls_answer_exactly_as_moto_does(local_stack, role, function
             client.describe_execution(executionArn="not-an-arn")
 
 
+def test_a_page_token_stays_valid_when_its_execution_has_ended(local_stack, role):
+    """moto answers InvalidToken when the execution a token names has left the list; AWS does
+    not, and a load test's tracker pages through the running executions while they end."""
+    sfn = boto3.client("stepfunctions")
+    waiting = {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 30, "End": True}}}
+    machine = sfn.create_state_machine(
+        name=unique("paging"), definition=json.dumps(waiting), roleArn=role
+    )["stateMachineArn"]
+    arns = [sfn.start_execution(stateMachineArn=machine)["executionArn"] for _ in range(3)]
+    first = sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING", maxResults=1)
+    assert [e["executionArn"] for e in first["executions"]] == [arns[2]]
+    sfn.stop_execution(executionArn=arns[2])
+    rest, token = [], first["nextToken"]
+    while token:
+        page = sfn.list_executions(
+            stateMachineArn=machine, statusFilter="RUNNING", maxResults=1, nextToken=token
+        )
+        rest += [e["executionArn"] for e in page["executions"]]
+        token = page.get("nextToken")
+    assert rest == [arns[1], arns[0]]
+    for arn in arns[:2]:
+        sfn.stop_execution(executionArn=arn)
+    assert sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING")["executions"] == []
+    aborted = sfn.list_executions(stateMachineArn=machine, statusFilter="ABORTED")["executions"]
+    assert [e["executionArn"] for e in aborted] == arns[::-1]
+
+
 def test_terraform_calls_validate_and_list_versions_answer(local_stack, role):
     sfn = boto3.client("stepfunctions")
     good = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
