@@ -582,7 +582,7 @@ def _draw_edge(out: list[str], layout_: Layout, edge: Edge, ox: float, oy: float
         lx, ly = lx + ox, ly + oy
         out.append(
             f"<rect x='{lx - width / 2:.1f}' y='{ly - 8:.1f}' width='{width:.1f}' height='14' "
-            f"rx='3' fill='white' fill-opacity='0.9'/>"
+            "rx='3' fill='white' fill-opacity='0.9'/>"
             f"<text x='{lx:.1f}' y='{ly + 3:.1f}' text-anchor='middle' {FONT} font-size='9.5' "
             f"fill='{colour}'>{html.escape(edge.label)}</text>"
         )
