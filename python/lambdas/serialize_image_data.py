@@ -18,11 +18,13 @@ from lambdas.events import MAX_IMAGE_BYTES, check_image, require_location, requi
 
 # The state machine retries this step only for Lambda's own service errors, so the SDK retries
 # S3's throttling (SlowDown), 5xx, dropped connections and timeouts itself (standard mode, 3
-# attempts in all). A GetObject of at most 150 KiB answers in milliseconds.
+# attempts in all). A GetObject of at most 150 KiB answers in milliseconds, so 1 s to connect
+# and 2 s to read are generous, and three attempts that all time out (9 s plus backoff) still
+# end before the function's 10 s timeout: the handler reports the error, Lambda does not cut it.
 S3_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 3},
-    connect_timeout=2,
-    read_timeout=6,
+    connect_timeout=1,
+    read_timeout=2,
 )
 
 # Created once per container, reused by every invocation it serves.

@@ -6,6 +6,7 @@ import importlib
 import io
 import json
 import os
+import re
 from pathlib import Path
 from types import ModuleType
 
@@ -13,6 +14,7 @@ import requests
 from PIL import Image
 
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "events"
+SERVING_MAIN_TF = Path(__file__).resolve().parents[2] / "terraform" / "serving" / "main.tf"
 REGION = "us-east-1"
 BUCKET = "scones-data"
 ENDPOINT = "scones-endpoint"
@@ -44,6 +46,13 @@ def cold_start(module_name: str, monkeypatch, **environment: str) -> ModuleType:
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     return importlib.reload(importlib.import_module(module_name))
+
+
+def function_timeout_s(module: str) -> int:
+    """The ``timeout`` of one Lambda module block in ``terraform/serving/main.tf``."""
+    block = re.search(rf'module "{module}" \{{(.*?)\n\}}', SERVING_MAIN_TF.read_text(), re.S)
+    assert block is not None, module
+    return int(re.search(r"\n\s*timeout\s*=\s*(\d+)", block.group(1)).group(1))
 
 
 def png(colour: tuple[int, int, int] = (180, 40, 40), size: int = 32) -> bytes:

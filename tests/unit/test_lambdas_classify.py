@@ -17,7 +17,6 @@ import json
 import re
 import socket
 import threading
-from pathlib import Path
 
 import boto3
 import pytest
@@ -26,10 +25,16 @@ from moto import mock_aws
 
 from lambdas import errors
 from lambdas.events import MAX_IMAGE_BYTES, PNG_MAGIC
-from lambdas_support import ENDPOINT, LABELS, cold_start, isolate_from_real_aws, png
+from lambdas_support import (
+    ENDPOINT,
+    LABELS,
+    cold_start,
+    function_timeout_s,
+    isolate_from_real_aws,
+    png,
+)
 
 ENVIRONMENT = {"ENDPOINT_NAME": ENDPOINT, "CLASS_LABELS": json.dumps(LABELS)}
-SERVING_MAIN_TF = Path(__file__).resolve().parents[2] / "terraform" / "serving" / "main.tf"
 
 
 @pytest.fixture(scope="module")
@@ -236,12 +241,10 @@ def test_the_inference_id_is_the_one_asked_for_else_the_key(classify, endpoint_a
 
 def test_a_stalled_call_ends_before_the_function_times_out(classify):
     """The client's own limits leave the function time to report EndpointThrottled itself."""
-    block = re.search(r'module "classify_image" \{(.*?)\n\}', SERVING_MAIN_TF.read_text(), re.S)
-    function_timeout_s = int(re.search(r"\n\s*timeout\s*=\s*(\d+)", block.group(1)).group(1))
     config = classify.ENDPOINT_CONFIG
 
     assert config.retries["total_max_attempts"] == 1
-    assert config.connect_timeout + config.read_timeout < function_timeout_s
+    assert config.connect_timeout + config.read_timeout < function_timeout_s("classify_image")
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,16 @@ from moto import mock_aws
 
 from lambdas import errors
 from lambdas.events import MAX_IMAGE_BYTES, PNG_MAGIC
-from lambdas_support import BUCKET, REGION, cold_start, event, isolate_from_real_aws, jpeg, png
+from lambdas_support import (
+    BUCKET,
+    REGION,
+    cold_start,
+    event,
+    function_timeout_s,
+    isolate_from_real_aws,
+    jpeg,
+    png,
+)
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +123,16 @@ def test_malformed_events_are_invalid_input(s3_and_handler, request_event, messa
 
     with pytest.raises(errors.InvalidInput, match=message):
         handler(request_event)
+
+
+def test_the_sdk_gives_up_before_the_function_times_out(s3_and_handler):
+    """Every attempt timing out (connect, then read), with botocore's standard-mode backoff
+    between attempts (at most 50 ms * 2**i after a timeout), still ends before Lambda stops the
+    function, so the handler reports the error itself."""
+    config = s3_and_handler[1].__globals__["S3_CONFIG"]
+    attempts = config.retries["total_max_attempts"]
+    backoff_s = sum(0.05 * 2**i for i in range(attempts - 1))
+    worst_s = attempts * (config.connect_timeout + config.read_timeout) + backoff_s
+
+    assert attempts > 1  # S3's transient errors are retried by the SDK, not by Step Functions
+    assert worst_s < function_timeout_s("serialize_image_data")
