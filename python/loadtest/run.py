@@ -56,7 +56,7 @@ from loadtest.history import HistoryFacts, fetch_history, function_name, parse_h
 from loadtest.images import Item, plan_items, read_test_keys, upload_drift
 from loadtest.results import display_path, report_paths, write_results
 from loadtest.schedule import poisson_arrivals
-from loadtest.tracker import Tracker, describe_all
+from loadtest.tracker import MIN_POLL_S, PROGRESS_POLL_S, Tracker, describe_all
 from settings import CliError, get_logger, outputs, repo_root
 
 log = get_logger("loadtest")
@@ -437,7 +437,11 @@ def _drive(
             in_flight.release()
             finished_bar.update()
 
-        with Tracker(clients.sfn, state_machine_arn, on_end=ended) as tracker:
+        # Only a burst starts the next execution when one ends: it needs endings noticed soon.
+        min_poll_s = MIN_POLL_S if options.mode == "burst" else PROGRESS_POLL_S
+        with Tracker(
+            clients.sfn, state_machine_arn, on_end=ended, min_poll_s=min_poll_s
+        ) as tracker:
             if options.mode == "burst":
                 submissions = submit.burst(
                     clients.sfn,

@@ -9,7 +9,11 @@ After the run, ``describe_all`` describes every execution once (in parallel): th
 authority. ListExecutions is eventually consistent on AWS, so an execution it missed may still be
 running; those are described again until they end or the deadline passes (then they are lost).
 The poll interval adapts to a quarter of the median time executions took to disappear from the
-list (within bounds), so short executions are noticed quickly without hammering the API.
+list (within bounds), so short executions are noticed quickly without hammering the API. That
+matters only where an ending frees a slot for the next start (burst mode); elsewhere the
+tracker only moves the progress bar and polls at most twice a second (a 50/s stream had it
+polling 20 times a second, each poll a list of a few dozen running executions for the system
+under test to answer and the load generator to parse).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from settings import get_logger
 log = get_logger("loadtest.tracker")
 
 MIN_POLL_S = 0.05
+PROGRESS_POLL_S = 0.5  # the least interval when nothing waits for endings but the progress bar
 MAX_POLL_S = 1.0
 
 
@@ -39,8 +44,10 @@ class Tracker:
         sfn,
         state_machine_arn: str,
         on_end: Callable[[str], None] = lambda arn: None,
+        min_poll_s: float = MIN_POLL_S,
     ) -> None:
         self._sfn = sfn
+        self._min_poll_s = min_poll_s
         self._state_machine_arn = state_machine_arn
         self._on_end = on_end
         self._lock = threading.Lock()
@@ -78,8 +85,8 @@ class Tracker:
         with self._lock:
             recent = self._durations[-200:]
         if not recent:
-            return 0.1
-        return min(MAX_POLL_S, max(MIN_POLL_S, statistics.median(recent) / 4.0))
+            return max(0.1, self._min_poll_s)
+        return min(MAX_POLL_S, max(self._min_poll_s, statistics.median(recent) / 4.0))
 
     def _loop(self) -> None:
         while not self._stopped.wait(self.poll_interval()):

@@ -18,7 +18,7 @@ from loadtest.accounting import summarize
 from loadtest.images import Item
 from loadtest.run import _single_records
 from loadtest.submit import Submission, burst, execution_arn, start
-from loadtest.tracker import Tracker, describe_all
+from loadtest.tracker import PROGRESS_POLL_S, Tracker, describe_all
 
 DEFINITION = {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}
 
@@ -100,3 +100,9 @@ def test_describe_all_waits_for_an_execution_the_list_missed(sfn):
     final = describe_all(client, [submission.execution_arn], time.monotonic() + 30, poll_s=0.1)
     stopper.join()
     assert final[submission.execution_arn]["status"] == "ABORTED"
+
+
+def test_a_tracker_that_only_moves_a_progress_bar_polls_at_most_twice_a_second(sfn):
+    client, arn = sfn
+    assert Tracker(client, arn).poll_interval() == 0.1
+    assert Tracker(client, arn, min_poll_s=PROGRESS_POLL_S).poll_interval() == 0.5
