@@ -103,7 +103,7 @@ def input_fn(body, content_type):
 
 
 def predict_fn(data, model):
-    with torch.no_grad():
+    with torch.inference_mode():
         return torch.softmax(model(data), dim=1)[0]
 
 

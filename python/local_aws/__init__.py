@@ -48,8 +48,9 @@ Not emulated (differences to keep in mind):
     - Lambda: Python handlers only, run by this environment's Python with only the standard
       library and boto3 importable (as the AWS runtime); no layers, no container images, no
       reserved concurrency; at most eight concurrent workers per function (more invocations
-      wait for one, the function timeout counting from the start of the handler); output goes
-      to the stack log, not to CloudWatch Logs.
+      wait for one, the function timeout counting from the start of the handler), and a new
+      worker starts only when an invocation has waited 50 ms for a busy one (a start costs
+      about 0.75 s of CPU); output goes to the stack log, not to CloudWatch Logs.
     - The model server runs with this environment's packages; ``code/requirements.txt`` is not
       installed, and ``inference.py`` must define all four functions.
     - State is in memory: stopping the stack forgets every resource (``up`` then clears the

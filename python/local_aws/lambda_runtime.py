@@ -39,6 +39,7 @@ log = get_logger("local_aws.lambda")
 
 WORKER_SCRIPT = Path(__file__).with_name("lambda_worker.py")
 MAX_WORKERS_PER_FUNCTION = 8  # concurrent invocations per function; more wait for a worker
+GROW_AFTER_S = 0.05  # how long a call waits for a busy worker before another one starts
 INIT_TIMEOUT_S = 30.0  # AWS allows 10 s; a busy laptop needs more to import boto3
 # What the Lambda Python runtime offers besides the standard library: boto3 and its dependencies.
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
@@ -135,11 +136,24 @@ class FunctionPool:
         return task_root.is_dir() and layer_dir.is_dir()
 
     def acquire(self) -> Worker:
-        """An idle worker, else a new one; one start at a time, so that a burst of calls on a
-        small machine does not start a dozen interpreters at once (each start is ~0.3 s of CPU)."""
+        """An idle worker, else a new one. One start at a time, and only for a call that found
+        every worker busy for ``GROW_AFTER_S``: a start costs ~0.75 s of CPU (Python, boto3 and
+        its service models), the work of a few dozen invocations on a small machine, so a
+        moment's queueing (one busy instant of a Poisson stream) must not grow the pool while a
+        worker is about to be free. The first worker starts at once."""
         with self._cond:
-            while not self._idle and (self._starting or self._count >= MAX_WORKERS_PER_FUNCTION):
-                self._cond.wait()
+            grow_at = None
+            while not self._idle:
+                if self._starting or self._count >= MAX_WORKERS_PER_FUNCTION:
+                    self._cond.wait()
+                    continue
+                if self._count == 0:
+                    break
+                now = time.monotonic()
+                grow_at = grow_at or now + GROW_AFTER_S
+                if now >= grow_at:
+                    break
+                self._cond.wait(grow_at - now)
             if self._idle:
                 return self._idle.pop()
             self._count += 1
