@@ -301,8 +301,19 @@ class _ExecutionIndexes:
         return None
 
 
+# Updates of the indexes (and the pruning of ``running``) happen under this lock: HTTP threads
+# list running executions while others start new ones, and iterating a dict that another thread
+# extends fails. Lookups of existing keys need no lock.
+_INDEX_LOCK = threading.Lock()
+
+
 def _updated(machine: Any) -> _ExecutionIndexes:
     """The indexes over ``machine.executions``, extended with what was appended since."""
+    with _INDEX_LOCK:
+        return _update_locked(machine)
+
+
+def _update_locked(machine: Any) -> _ExecutionIndexes:
     indexes = machine.__dict__.get("_local_indexes")
     if indexes is None or indexes.executions is not machine.executions:
         indexes = machine.__dict__["_local_indexes"] = _ExecutionIndexes(machine.executions)
@@ -325,16 +336,17 @@ def running_executions(machine: Any) -> list:
     """The machine's RUNNING executions in start order, without scanning every execution ever
     run (``ListExecutions(statusFilter=RUNNING)``, a load test's tracker, polls this). An
     execution never runs again once it has ended (moto has no redrive)."""
-    indexes = _updated(machine)
-    ended = [arn for arn, execution in indexes.running.items() if execution.status != "RUNNING"]
-    for arn in ended:
-        del indexes.running[arn]
-    return list(indexes.running.values())
+    with _INDEX_LOCK:
+        indexes = _update_locked(machine)
+        ended = [arn for arn, e in indexes.running.items() if e.status != "RUNNING"]
+        for arn in ended:
+            del indexes.running[arn]
+        return list(indexes.running.values())
 
 
-def execution_position(machine: Any, execution_arn: str) -> int:
-    """The index of one of the machine's executions in ``machine.executions`` (start order)."""
-    return _updated(machine).position[execution_arn]
+def execution_positions(machine: Any) -> dict[str, int]:
+    """ARN -> index in ``machine.executions`` (start order), for lookups only."""
+    return _updated(machine).position
 
 
 def execution_by_arn(machine: Any, execution_arn: str) -> Any | None:

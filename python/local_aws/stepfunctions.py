@@ -387,7 +387,8 @@ def _describe_execution(request: dict, account: str, region: str) -> Answer | No
 
 
 def _list_executions(request: dict, account: str, region: str) -> Answer | None:
-    """moto's list, in moto's order (newest first; ties in start order), paged here.
+    """The executions moto would list, in moto's order (newest first; ties in start order),
+    paged here.
 
     moto's page token names the last execution returned and becomes ``InvalidToken`` when that
     execution is no longer in the list, e.g. when it ended between two pages of
@@ -413,8 +414,10 @@ def _list_executions(request: dict, account: str, region: str) -> Answer | None:
     else:
         executions = [e for e in machine.executions if status_filter in (None, e.status)]
 
+    positions = speedups.execution_positions(machine)
+
     def place(execution: Any) -> tuple[dt.datetime, int]:
-        return execution.start_date, -speedups.execution_position(machine, execution.execution_arn)
+        return execution.start_date, -positions[execution.execution_arn]
 
     ordered = sorted(executions, key=place, reverse=True)
     if "nextToken" in request:
