@@ -20,11 +20,10 @@ object, an empty one, an unsigned request. A functional test compares both answe
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
-Answer = tuple[int, list[tuple[str, str]], bytes]
+from local_aws.fast_path import Answer, caller_of
 
 # Request headers of a plain SDK GetObject (WSGI names); any other header goes to moto.
 _PLAIN_HEADERS = frozenset(
@@ -70,23 +69,17 @@ def answer_directly(environ: dict) -> Answer | None:
         return None
     if int(environ.get("CONTENT_LENGTH") or 0):
         return None
-    try:
-        scope = environ["HTTP_AUTHORIZATION"].split("Credential=", 1)[1].split("/")
-        access_key, region, service = scope[0], scope[2], scope[3]
-    except (KeyError, IndexError):
-        return None
-    if service != "s3":
+    caller = caller_of(environ)
+    if caller is None or caller.service != "s3":
         return None
     from moto.iam.access_control import PermissionResult
-    from moto.iam.models import get_account_id_from
     from moto.s3.models import s3_backends
     from moto.core.mime_types import APP_XML
     from moto.s3.utils import ARCHIVE_STORAGE_CLASSES
     from moto.utilities.aws_headers import gen_amzn_requestid_long
     from moto.utilities.utils import get_partition
 
-    account = os.environ.get("MOTO_ACCOUNT_ID") or get_account_id_from(access_key)
-    backend = s3_backends[account][get_partition(region)]
+    backend = s3_backends[caller.account][get_partition(caller.region)]
     bucket_name, key_name = match.groups()
     bucket = backend.buckets.get(bucket_name)
     if bucket is None:
@@ -116,4 +109,5 @@ def answer_directly(environ: dict) -> Answer | None:
         headers["content-type"] = APP_XML  # as moto's S3 responses default a body's type
     headers["Access-Control-Allow-Origin"] = "*"  # moto's server (flask-cors) adds it to all
     gen_amzn_requestid_long(headers)
-    return 200, [(name, str(value)) for name, value in headers.items()], key.value
+    headers_list = [(name, str(value)) for name, value in headers.items()]
+    return Answer("s3:GetObject", 200, headers_list, key.value)

@@ -42,6 +42,7 @@ from typing import Any, Callable, Iterable
 
 from local_aws import child_process, model_server
 from local_aws.data_capture import CaptureSettings, CaptureWriter
+from local_aws.fast_path import Caller, caller_of
 from settings import get_logger
 
 log = get_logger("local_aws.sagemaker")
@@ -547,24 +548,30 @@ def install(runtime: SageMakerRuntime) -> None:
 
 
 INVOCATIONS_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
-_CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/([^/]+)/([^/]+)/")
 
 
-def match_invocation(environ: dict) -> str | None:
-    """The endpoint name when the request is ``InvokeEndpoint`` (SigV4 service ``sagemaker``)."""
+@dataclass(frozen=True)
+class Invocation:
+    endpoint_name: str
+    caller: Caller
+
+
+def match_invocation(environ: dict) -> Invocation | None:
+    """The endpoint and caller when the request is ``InvokeEndpoint`` (SigV4 service
+    ``sagemaker``); ``None`` for every other request."""
     if environ.get("REQUEST_METHOD") != "POST":
         return None
     match = INVOCATIONS_PATH.match(environ.get("PATH_INFO", ""))
     if match is None:
         return None
-    credential = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
-    if credential is None or credential.group(3) != "sagemaker":
+    caller = caller_of(environ)
+    if caller is None or caller.service != "sagemaker":
         return None
-    return urllib.parse.unquote(match.group(1))
+    return Invocation(urllib.parse.unquote(match.group(1)), caller)
 
 
 def handle_invocation(
-    runtime: SageMakerRuntime, endpoint_name: str, environ: dict, start_response: Callable
+    runtime: SageMakerRuntime, invocation: Invocation, environ: dict, start_response: Callable
 ) -> Iterable[bytes]:
     """WSGI handler of ``InvokeEndpoint``, in front of moto's dispatcher.
 
@@ -572,18 +579,12 @@ def handle_invocation(
     parsing) costs more than the model itself for a 32x32 image; everything this call needs is
     in the path and headers.
     """
-    from moto.iam.models import get_account_id_from
-
-    credential = _CREDENTIAL.search(environ["HTTP_AUTHORIZATION"])
-    assert credential is not None
-    access_key, region = credential.group(1), credential.group(2)
-    account_id = os.environ.get("MOTO_ACCOUNT_ID") or get_account_id_from(access_key)
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(length) if length else b""
     status, headers, payload = runtime.invoke(
-        account_id=account_id,
-        region=region,
-        endpoint_name=endpoint_name,
+        account_id=invocation.caller.account,
+        region=invocation.caller.region,
+        endpoint_name=invocation.endpoint_name,
         body=body,
         content_type=environ.get("CONTENT_TYPE") or "application/octet-stream",
         accept=environ.get("HTTP_ACCEPT"),

@@ -94,35 +94,18 @@ class LocalStack:
     def _app(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").startswith(control.PREFIX):
             return control.handle(self, environ, start_response)
-        endpoint_name = sagemaker_runtime.match_invocation(environ)
-        if endpoint_name is not None:
+        invocation = sagemaker_runtime.match_invocation(environ)
+        if invocation is not None:
             return sagemaker_runtime.handle_invocation(
-                self.sagemaker, endpoint_name, environ, start_response
+                self.sagemaker, invocation, environ, start_response
             )
-        s3_answer = s3_objects.answer_directly(environ)
-        if s3_answer is not None:
-            self._count_direct("s3:GetObject")
-            status, headers, content = s3_answer
-            start_response(f"{status} {HTTPStatus(status).phrase}", headers)
-            return [content]
-        answer = stepfunctions.answer_directly(environ)
+        answer = s3_objects.answer_directly(environ) or stepfunctions.answer_directly(environ)
         if answer is not None:
-            self._count_direct("states:" + environ["HTTP_X_AMZ_TARGET"].rpartition(".")[2])
-            status, body, headers = answer
-            start_response(
-                f"{status} {HTTPStatus(status).phrase}",
-                [
-                    ("Content-Type", "application/x-amz-json-1.0"),
-                    ("x-amzn-RequestId", str(uuid.uuid4())),
-                    *headers,
-                ],
-            )
-            return [body.encode()]
+            with self._direct_lock:
+                self.direct_answers[answer.operation] += 1
+            start_response(f"{answer.status} {HTTPStatus(answer.status).phrase}", answer.headers)
+            return [answer.body]
         return self._moto_app(environ, start_response)
-
-    def _count_direct(self, operation: str) -> None:
-        with self._direct_lock:
-            self.direct_answers[operation] += 1
 
     def stop(self) -> int:
         """Stop serving, flush data capture, stop every worker process, remove scratch files.

@@ -30,11 +30,12 @@ import uuid
 from typing import Any
 
 from local_aws import speedups
+from local_aws.fast_path import Answer, caller_of
 
 _FINISHED = ("SUCCEEDED", "ABORTED", "FAILED")
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
-# (HTTP status, JSON body, extra headers) of an answer given without moto's dispatch.
-Answer = tuple[int, str, list[tuple[str, str]]]
+# (HTTP status, JSON body) of an answer given without moto's dispatch.
+Reply = tuple[int, str]
 _TOKEN_PREFIX = "local-"  # page tokens of _list_executions (moto's are plain base64)
 _PROGRAM_CACHE_SIZE = 64
 _CLIENT_POOL_SIZE = 128
@@ -302,23 +303,28 @@ def answer_directly(environ: dict) -> Answer | None:
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(length) if length else b""
     environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
-    if "HTTP_X_MOTO_ACCOUNT_ID" in environ:
+    caller = caller_of(environ)
+    if "HTTP_X_MOTO_ACCOUNT_ID" in environ or caller is None or caller.service != "states":
         return None
     try:
         request = json.loads(body)
-        credential = environ["HTTP_AUTHORIZATION"].split("Credential=", 1)[1].split("/")
-        access_key, region = credential[0], credential[2]
-    except (ValueError, KeyError, IndexError, AttributeError):
+    except ValueError:
         return None
     if not isinstance(request, dict):
         return None
-    from moto.iam.models import get_account_id_from
+    reply = handler(request, caller.account, caller.region)
+    if reply is None:
+        return None
+    status, payload = reply
+    operation = "states:" + environ["HTTP_X_AMZ_TARGET"].rpartition(".")[2]
+    headers = [
+        ("Content-Type", "application/x-amz-json-1.0"),
+        ("x-amzn-RequestId", str(uuid.uuid4())),
+    ]
+    return Answer(operation, status, headers, payload.encode())
 
-    account = os.environ.get("MOTO_ACCOUNT_ID") or get_account_id_from(access_key)
-    return handler(request, account, region)
 
-
-def _start_execution(request: dict, account: str, region: str) -> Answer | None:
+def _start_execution(request: dict, account: str, region: str) -> Reply | None:
     from moto.core.exceptions import JsonRESTError
     from moto.stepfunctions.responses import get_backend
 
@@ -336,7 +342,7 @@ def _start_execution(request: dict, account: str, region: str) -> Answer | None:
         json.loads(execution_input)
     except ValueError as err:  # moto's interpreter answers this with an empty error code
         message = f"Invalid State Machine Execution Input: '{err}'"
-        return 400, json.dumps({"__type": "InvalidExecutionInput", "message": message}), []
+        return 400, json.dumps({"__type": "InvalidExecutionInput", "message": message})
     try:
         backend = get_backend(account, region)
         backend.describe_state_machine(arn)
@@ -345,15 +351,15 @@ def _start_execution(request: dict, account: str, region: str) -> Answer | None:
     try:
         execution = backend.start_execution(arn, name, execution_input)
     except JsonRESTError as err:  # a name taken meanwhile (ExecutionAlreadyExists), ...
-        return err.code, err.get_body(), []
+        return err.code, err.get_body()
     answer = {
         "executionArn": execution.execution_arn,
         "startDate": _epoch_millis(execution.start_date),
     }
-    return 200, json.dumps(answer), []
+    return 200, json.dumps(answer)
 
 
-def _describe_execution(request: dict, account: str, region: str) -> Answer | None:
+def _describe_execution(request: dict, account: str, region: str) -> Reply | None:
     from moto.stepfunctions.responses import get_backend
 
     arn = request.get("executionArn")
@@ -383,10 +389,10 @@ def _describe_execution(request: dict, account: str, region: str) -> Answer | No
         answer["error"] = execution.error
     if execution.cause is not None:
         answer["cause"] = execution.cause
-    return 200, json.dumps(answer), []
+    return 200, json.dumps(answer)
 
 
-def _list_executions(request: dict, account: str, region: str) -> Answer | None:
+def _list_executions(request: dict, account: str, region: str) -> Reply | None:
     """The executions moto would list, in moto's order (newest first; ties in start order),
     paged here.
 
@@ -442,7 +448,7 @@ def _list_executions(request: dict, account: str, region: str) -> Answer | None:
     if len(ordered) > limit:
         last = json.dumps({"after": page[-1].execution_arn}).encode()
         answer["nextToken"] = _TOKEN_PREFIX + base64.urlsafe_b64encode(last).decode()
-    return 200, json.dumps(answer), []
+    return 200, json.dumps(answer)
 
 
 def _token_execution(token: Any, machine: Any) -> Any | None:
@@ -458,7 +464,7 @@ def _token_execution(token: Any, machine: Any) -> Any | None:
     return speedups.execution_by_arn(machine, named)
 
 
-def _get_execution_history(request: dict, account: str, region: str) -> Answer | None:
+def _get_execution_history(request: dict, account: str, region: str) -> Reply | None:
     """All events in one page, as moto answers (it ignores ``maxResults``)."""
     from moto.stepfunctions.responses import get_backend
 
@@ -473,7 +479,7 @@ def _get_execution_history(request: dict, account: str, region: str) -> Answer |
         return None
     for event in events:
         event["timestamp"] = _epoch_millis(dt.datetime.fromisoformat(event["timestamp"]))
-    return 200, json.dumps({"events": events}), []
+    return 200, json.dumps({"events": events})
 
 
 def _plain_arn(arn: Any, kind: str, account: str, region: str) -> bool:
