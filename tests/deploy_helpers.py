@@ -1,11 +1,12 @@
 """Deploy the real workflow to the local stack with plain boto3, as ``make deploy`` would.
 
-What is real: the ASL files of ``asl/`` (rendered like Terraform's ``templatefile``), the Lambda
-zip built by ``lambdas.package``, Lambda/Step Functions/SNS/SQS/S3/SageMaker resources created
-through the stack's AWS APIs, and the endpoint's data capture. What is small: the model, a
-``model.tar.gz`` whose ``code/inference.py`` scores an image by its brightness (bright ->
-first label, dark -> second label, grey -> low confidence), so that tests choose the outcome of
-each image by its pixels and need no training.
+What is real: the ASL files of ``asl/`` (rendered by ``monitor.definitions``, as Terraform's
+``templatefile`` renders them), the Lambda zip built by ``lambdas.package``, Lambda/Step
+Functions/SNS/SQS/S3/SageMaker resources created through the stack's AWS APIs, and the
+endpoint's data capture. What is small: the model, a ``model.tar.gz`` whose
+``code/inference.py`` scores an image by its brightness (bright -> first label, dark -> second
+label, grey -> low confidence), so that tests choose the outcome of each image by its pixels
+and need no training.
 
 ``deploy_workflow`` returns the serving outputs (the names ``terraform/serving`` outputs) and
 ``write_outputs`` stores them where ``settings.outputs`` reads them.
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import tarfile
 import uuid
 from dataclasses import dataclass
@@ -25,9 +25,8 @@ import boto3
 from PIL import Image
 
 from lambdas.package import build as build_lambda_zip
+from monitor import definitions
 
-REPO = Path(__file__).resolve().parents[1]
-ASL_DIR = REPO / "asl"
 LABELS = ["bicycle", "motorcycle"]
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -84,15 +83,6 @@ def brightness_model_tar(labels: list[str] = LABELS) -> bytes:
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
     return out.getvalue()
-
-
-def render_asl(path: Path, variables: dict[str, object]) -> str:
-    """``templatefile``: every ``${name}`` replaced by its value (a missing one is an error)."""
-    text = path.read_text()
-    missing = sorted(set(re.findall(r"\$\{(\w+)\}", text)) - set(variables))
-    if missing:
-        raise KeyError(f"{path.name} needs template variables {missing}")
-    return re.sub(r"\$\{(\w+)\}", lambda m: str(variables[m.group(1)]), text)
 
 
 @dataclass
@@ -246,7 +236,9 @@ def deploy_workflow(
     for key, file_name in (("single", "classify_image"), ("batch", "classify_batch")):
         machines[key] = sfn.create_state_machine(
             name=f"{prefix}-{file_name.replace('_', '-')}",
-            definition=render_asl(ASL_DIR / f"{file_name}.asl.json", variables),
+            definition=json.dumps(
+                definitions.render(definitions.ASL_DIR / f"{file_name}.asl.json", variables)
+            ),
             roleArn=states_role,
             type="STANDARD",
         )["stateMachineArn"]

@@ -25,8 +25,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from deploy_helpers import brightness_model_tar, png, render_asl
+from deploy_helpers import brightness_model_tar, png
 from lambdas.package import build as build_lambda_zip
+from monitor import definitions
 from settings.tfvars import to_tfvars
 
 REPO = Path(__file__).resolve().parents[2]
@@ -293,8 +294,8 @@ def test_state_machines_are_the_rendered_asl_files(deployment):
     sfn = boto3.client("stepfunctions")
     for output, file_name in STATE_MACHINES.items():
         described = sfn.describe_state_machine(stateMachineArn=deployment.serving[output])
-        expected = render_asl(REPO / "asl" / file_name, variables)
-        assert json.loads(described["definition"]) == json.loads(expected)
+        expected = definitions.render(definitions.ASL_DIR / file_name, variables)
+        assert json.loads(described["definition"]) == expected  # Terraform's templatefile
         assert described["type"] == "STANDARD"
         assert described["loggingConfiguration"]["level"] == "ERROR"
         assert described["tracingConfiguration"] == {"enabled": True}
