@@ -69,7 +69,7 @@ def test_every_content_type_returns_a_probability_list(served, content_type, enc
 
 def test_prediction_equals_the_evaluation_rule(served, trained_run, tmp_path):
     """The endpoint answers what the test evaluation computed: same weights, same TTA (the
-    served copy has its batch norms folded into the convolutions)."""
+    served copy has its batch norms folded into the convolutions, its weights channels-last)."""
     module, model = served
     run, _ = trained_run
     with tarfile.open(run.model_archive) as tar:
@@ -82,6 +82,8 @@ def test_prediction_equals_the_evaluation_rule(served, trained_run, tmp_path):
     assert served_probs == pytest.approx(evaluated, abs=1e-5)
     assert model["tta"] is True and model["labels"] == ["bicycle", "motorcycle"]
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model["network"].modules())
+    convolutions = [m for m in model["network"].modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convolutions)
 
 
 def test_model_fn_uses_one_thread(served):
