@@ -1,4 +1,5 @@
-"""Calls that ``terraform apply``/``destroy`` of this project make and moto 5.2.5 gets wrong.
+"""Calls that ``terraform apply``/``destroy`` and this project's tools make and moto 5.2.5 gets
+wrong.
 
 (The Step Functions and SageMaker endpoint gaps live in ``stepfunctions`` and
 ``sagemaker_runtime``.)
@@ -14,6 +15,10 @@
   ``RegisterScalableTarget``.
 - SageMaker ``DeleteModelPackage`` and ``DeleteModelPackageGroup`` (``terraform destroy`` of the
   registry group, ``make destroy``).
+- SageMaker ``UpdateModelPackage`` changes only what the request names, as on AWS: moto replaced
+  ``CustomerMetadataProperties`` with the request's (none, when approving a package by hand: the
+  class labels ``make deploy`` needs were gone) and cleared the approval status and description
+  the request left out.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ def install() -> None:
     _s3_bucket_policy_conditions()
     _application_autoscaling_tags()
     _sagemaker_model_package_deletion()
+    _sagemaker_model_package_update()
 
 
 def _statement_applies(statement: dict[str, Any]) -> bool:
@@ -133,3 +139,40 @@ def _sagemaker_model_package_deletion() -> None:
 
     SageMakerResponse.delete_model_package = delete_model_package
     SageMakerResponse.delete_model_package_group = delete_model_package_group
+
+
+def _sagemaker_model_package_update() -> None:
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    original = SageMakerModelBackend.update_model_package
+
+    def update_model_package(
+        self: Any,
+        model_package_arn: str,
+        model_approval_status: str | None,
+        approval_description: str | None,
+        customer_metadata_properties: dict[str, str] | None,
+        customer_metadata_properties_to_remove: list[str] | None,
+        additional_inference_specifications_to_add: list[Any] | None,
+    ) -> str:
+        name = self.model_package_name_mapping.get(model_package_arn, model_package_arn)
+        package = self.model_packages.get(name)
+        if package is not None:  # else moto's own "not found" error
+            merged = dict(package.customer_metadata_properties or {})
+            merged.update(customer_metadata_properties or {})
+            customer_metadata_properties = merged
+            if model_approval_status is None:
+                model_approval_status = package.model_approval_status
+            if approval_description is None:
+                approval_description = package.approval_description
+        return original(
+            self,
+            model_package_arn,
+            model_approval_status,
+            approval_description,
+            customer_metadata_properties,
+            customer_metadata_properties_to_remove or [],
+            additional_inference_specifications_to_add,
+        )
+
+    SageMakerModelBackend.update_model_package = update_model_package  # type: ignore[method-assign]

@@ -294,6 +294,43 @@ def test_a_model_package_endpoint_with_zero_sampling_captures_nothing(local_stac
     assert (seen["invocations"], seen["succeeded"], seen["captured"]) == (5, 5, 0)
 
 
+def test_approving_a_package_by_hand_keeps_what_the_request_leaves_out(local_stack):
+    """As on AWS, UpdateModelPackage changes only the fields it names: a package registered as
+    PendingManualApproval and approved by hand keeps its labels, so ``make deploy`` can use it."""
+    from train import registry
+
+    group = unique("group")
+    pending = registry.register(
+        group=group,
+        model_data_url="s3://models/run/model.tar.gz",
+        evaluation_url="s3://models/run/evaluation.json",
+        labels=["bicycle", "motorcycle"],
+        accuracy=0.85,
+        threshold=0.9,
+    )
+    assert pending.status == "PendingManualApproval"
+    sagemaker = boto3.client("sagemaker")
+    sagemaker.update_model_package(
+        ModelPackageArn=pending.arn,
+        ModelApprovalStatus="Approved",
+        ApprovalDescription="checked by hand",
+    )
+    assert registry.latest_approved(group)["class_labels"] == ["bicycle", "motorcycle"]
+
+    sagemaker.update_model_package(
+        ModelPackageArn=pending.arn,
+        CustomerMetadataProperties={"reviewer": "ops"},
+        CustomerMetadataPropertiesToRemove=["test_accuracy"],
+    )
+    described = sagemaker.describe_model_package(ModelPackageName=pending.arn)
+    assert described["ModelApprovalStatus"] == "Approved"
+    assert described["ApprovalDescription"] == "checked by hand"
+    assert described["CustomerMetadataProperties"] == {
+        "labels": "bicycle,motorcycle",
+        "reviewer": "ops",
+    }
+
+
 def test_injected_faults_fail_or_stall_calls_until_switched_off(local_stack, endpoint):
     # No SDK retries: each call must draw exactly one fault.
     runtime = boto3.client("sagemaker-runtime", config=Config(retries={"total_max_attempts": 1}))
