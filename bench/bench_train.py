@@ -117,6 +117,7 @@ def main() -> int:
         print(f"  F1 {label:<18} {row['f1']:.4f}")
     print(f"best epoch     {summary['best_epoch']} of {summary['epochs']}"
           f" (validation accuracy {summary['val_accuracy']:.4f})")  # fmt: skip
+    print(f"calibration    softmax temperature {summary['temperature']:.3f} (fitted on validation)")
     print(f"train wall     {wall:.1f} s (load average {load_before[0]:.2f} before,"
           f" {load_after[0]:.2f} after)")  # fmt: skip
     print(f"train CPU      {cpu:.1f} s = {cpu / threads:.1f} s on {threads} idle threads")

@@ -13,7 +13,9 @@ What a run does:
 1. read labels and the train split; hold out a stratified, seeded validation split;
 2. train (seeded and deterministic on CPU; CUDA with mixed precision when present), keeping
    the weights of the epoch with the best validation accuracy (ties: lower validation loss)
-   among the last fifth of the schedule (``first_candidate``);
+   among the last fifth of the schedule (``first_candidate``), then calibrate: the softmax
+   temperature with the lowest validation loss (``network.fit_temperature``) is saved with
+   the weights and used by every prediction after it;
 3. write the model directory: ``model.pth``, ``labels.json`` and ``code/`` (``inference.py``
    and ``network.py``, the serving code);
 4. touch the test split once: ``evaluation.json`` (model-quality metrics), and compute
@@ -161,7 +163,7 @@ def run(
     with _flush_denormals(device.type == "cpu"):
         summary = _train_and_evaluate(args, paths, device, on_epoch)
     summary["seconds"] = time.perf_counter() - started
-    print_metrics({k: summary[k] for k in ("best_epoch", "test_accuracy")})
+    print_metrics({k: summary[k] for k in ("best_epoch", "temperature", "test_accuracy")})
     return summary
 
 
@@ -178,6 +180,8 @@ def _train_and_evaluate(
     best = fit(model, images, targets, fit_idx, val_idx, args, device, on_epoch)
     model.load_state_dict(best["state"])
     model.to("cpu")
+    val_logits = network.view_logits(model, images[val_idx].float() / 255, tta=config["tta"])
+    config["temperature"] = network.fit_temperature(val_logits, targets[val_idx])
 
     paths.model_dir.mkdir(parents=True, exist_ok=True)
     network.save_model(model, config, paths.model_dir)
@@ -190,7 +194,9 @@ def _train_and_evaluate(
     test_images, test_targets = imagedata.read_split(
         paths.test, "test", len(labels), network.IMAGE_SIZE
     )
-    probs = network.predict_proba(model, test_images.float() / 255, tta=config["tta"])
+    probs = network.predict_proba(
+        model, test_images.float() / 255, tta=config["tta"], temperature=config["temperature"]
+    )
     evaluation = metrics.evaluation_json(
         test_targets.tolist(), probs.argmax(dim=1).tolist(), labels
     )
@@ -198,6 +204,7 @@ def _train_and_evaluate(
         "best_epoch": best["epoch"],
         "epochs": args.epochs,
         "val_accuracy": best["val_accuracy"],
+        "temperature": config["temperature"],
         "test_accuracy": metrics.accuracy_of(evaluation),
     }
     paths.output_dir.mkdir(parents=True, exist_ok=True)

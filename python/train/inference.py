@@ -13,7 +13,7 @@ with ``code/`` on ``sys.path`` and call ``model_fn`` once, then ``input_fn`` -> 
   was wrong; the serving container turns it into an error response and keeps serving.
 
 Predictions go through ``network.predict_proba``, the function the test evaluation used, with
-the same test-time augmentation setting (saved in ``model.pth``).
+the same test-time augmentation and calibration temperature (saved in ``model.pth``).
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ def model_fn(model_dir: str) -> dict:
     return {
         "network": network.fuse_for_inference(model),
         "tta": bool(config["tta"]),
+        "temperature": float(config.get("temperature", 1.0)),  # artifacts before calibration: 1
         "labels": labels,
     }
 
@@ -116,7 +117,9 @@ def input_fn(request_body: bytes | bytearray, content_type: str) -> torch.Tensor
 
 def predict_fn(input_data: torch.Tensor, model: dict) -> torch.Tensor:
     """Class probabilities ``(1, classes)``."""
-    return network.predict_proba(model["network"], input_data, tta=model["tta"])
+    return network.predict_proba(
+        model["network"], input_data, tta=model["tta"], temperature=model["temperature"]
+    )
 
 
 def output_fn(prediction: torch.Tensor, accept: str) -> str:

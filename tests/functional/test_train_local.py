@@ -79,8 +79,10 @@ def test_weights_load_weights_only_and_predict_probabilities(trained_run, tmp_pa
     with tarfile.open(run.model_archive) as tar:
         tar.extractall(tmp_path, filter="data")
     model, config = network.load_model(tmp_path)
+    temperature = config.pop("temperature")
     assert config == {"num_classes": 2, "width": 4, "tta": True}
-    probs = network.predict_proba(model, torch.rand(3, 3, 32, 32), tta=True)
+    assert temperature in network.TEMPERATURES  # fitted on the validation split
+    probs = network.predict_proba(model, torch.rand(3, 3, 32, 32), tta=True, temperature=0.5)
     assert probs.shape == (3, 2)
     assert torch.allclose(probs.sum(dim=1), torch.ones(3))
 
