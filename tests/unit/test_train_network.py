@@ -39,16 +39,18 @@ def test_probabilities_average_the_views_after_the_temperature():
     assert torch.allclose(network.probabilities(logits, 0.5), expected)
 
 
-def test_predict_proba_is_the_probabilities_of_the_view_logits():
+@pytest.mark.parametrize("classes", [2, 10])  # CLASSES=bicycle,motorcycle and vehicles
+def test_predict_proba_is_the_probabilities_of_the_view_logits(classes):
     torch.manual_seed(0)
-    model = network.build_model({"num_classes": 3, "width": 4})
+    model = network.build_model({"num_classes": classes, "width": 4})
     images = torch.rand(5, 3, 32, 32)
     logits = network.view_logits(model, images, tta=True)
-    assert logits.shape == (2, 5, 3)
+    assert logits.shape == (2, 5, classes)
     assert torch.allclose(logits[1], model(images.flip(3)), atol=1e-5)  # the mirrored view
     sharp = network.predict_proba(model, images, tta=True, temperature=0.5)
     assert torch.allclose(sharp, network.probabilities(logits, 0.5))
     assert torch.allclose(sharp.sum(dim=1), torch.ones(5))
     plain = network.predict_proba(model, images, tta=False, temperature=0.5)
     assert plain.argmax(dim=1).tolist() == model(images).argmax(dim=1).tolist()
-    assert network.predict_proba(model, images[:0], tta=True).shape == (0, 3)
+    assert network.predict_proba(model, images[:0], tta=True).shape == (0, classes)
+    assert network.fit_temperature(logits, torch.arange(5) % classes) in network.TEMPERATURES
