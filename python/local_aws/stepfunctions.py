@@ -9,11 +9,12 @@
 - ``ValidateStateMachineDefinition`` and ``ListStateMachineVersions``, which the Terraform AWS
   provider calls on every apply (stock moto answers 500 and the provider retries for minutes).
 - Speed: ``StartExecution``, ``DescribeExecution``, ``ListExecutions`` and
-  ``GetExecutionHistory`` are answered straight from the backend (``answer_directly``) instead of through Flask and moto's
-  generic dispatch and serializer. The interpreter parses the definition with ANTLR on every execution (~14 ms) and builds a
-  new boto3 client for every task (~10 ms). Parsed programs are cached per definition (they hold
-  no per-execution state: that lives in the execution's environment) and clients per service and
-  region (boto3 clients are thread-safe). More in ``speedups``.
+  ``GetExecutionHistory`` are answered straight from the backend (``answer_directly``) instead
+  of through Flask and moto's generic dispatch and serializer. The interpreter parses the
+  definition with ANTLR on every execution (~14 ms) and builds a new boto3 client for every task
+  (~10 ms). Parsed programs are cached per definition (they hold no per-execution state: that
+  lives in the execution's environment) and clients per service and region (boto3 clients are
+  thread-safe). More in ``speedups``.
 """
 
 from __future__ import annotations
@@ -290,12 +291,12 @@ def answer_directly(environ: dict) -> Answer | None:
     a few hundred running executions or a history of a few thousand events. Here the
     plain case calls the same backend methods as moto's ``StepFunctionResponse`` and writes the
     same fields (a functional test compares both answers); ``ListExecutions`` pages with its own
-    tokens (``_list_executions``). Anything else is left to moto, which
-    then answers with its exact behaviour and errors: an account override header, a body that
-    is not the plain shape, an ARN of another account or region than the caller's, a version or
-    alias ARN, an unknown state machine or execution. One error moto gets wrong is answered here:
-    an input that is not JSON is ``InvalidExecutionInput`` (moto's interpreter sends an empty
-    error code). The body read here is put back for moto.
+    tokens (``_list_executions``). Anything else is left to moto, which then answers with its
+    exact behaviour and errors: an account override header, a body that is not the plain shape,
+    an ARN of another account or region than the caller's, a version or alias ARN, an unknown
+    state machine or execution. One error moto gets wrong is answered here: an input that is not
+    JSON is ``InvalidExecutionInput`` (moto's interpreter sends an empty error code). The body
+    read here is put back for moto.
     """
     handler = _DIRECT.get(environ.get("HTTP_X_AMZ_TARGET", ""))
     if handler is None:

@@ -283,7 +283,7 @@ def fit(
             schedule.step()
             total_loss += loss.detach() * len(batch)
         probs = network.predict_proba(model, x_val, tta=bool(args.tta))
-        val_loss = F.nll_loss(probs.clamp_min(1e-12).log(), y_val).item()
+        val_loss = network.log_loss(probs, y_val)
         val_accuracy = (probs.argmax(dim=1) == y_val).float().mean().item()
         on_epoch(
             {

@@ -122,11 +122,15 @@ def fit_temperature(logits: Tensor, targets: Tensor) -> float:
     less confident than it is right, and the workflow's confidence threshold compares these
     probabilities. Dividing all logits by one number changes no single-view prediction."""
 
-    def nll(temperature: float) -> float:
-        probs = probabilities(logits, temperature).clamp_min(1e-12)
-        return float(torch.nn.functional.nll_loss(probs.log(), targets))
+    def loss(temperature: float) -> float:
+        return log_loss(probabilities(logits, temperature), targets)
 
-    return min(TEMPERATURES, key=lambda t: (nll(t), abs(math.log(t))))
+    return min(TEMPERATURES, key=lambda t: (loss(t), abs(math.log(t))))
+
+
+def log_loss(probs: Tensor, targets: Tensor) -> float:
+    """Mean negative log-likelihood of the targets under ``probs`` (``(N, classes)``)."""
+    return float(torch.nn.functional.nll_loss(probs.clamp_min(1e-12).log(), targets))
 
 
 def fuse_for_inference(model: SconesNet) -> SconesNet:
