@@ -12,6 +12,10 @@ including moto's preservation of underscored header names) and replaces only ``r
 request body is bounded by ``Content-Length`` (or de-chunked) and drained after the application
 returns, so the next request on the connection starts at the right byte, and the response is
 buffered to send an exact ``Content-Length``. Idle connections close after ``timeout`` seconds.
+
+``make_environ`` builds the same WSGI environ as werkzeug's followed by moto's (which walk the
+headers three times through the ``email`` package's accessors) in one pass over the raw header
+lines: 11% of the stack's CPU per ``InvokeEndpoint`` before. A unit test compares both.
 """
 
 from __future__ import annotations
@@ -19,8 +23,11 @@ from __future__ import annotations
 import sys
 import traceback
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
+from moto.core.request import PRESERVED_HEADER_NAMES_ENVIRON_KEY
 from moto.moto_server.werkzeug_app import MotoRequestHandler
+from werkzeug.http import parse_set_header
 from werkzeug.serving import DechunkedInput
 from werkzeug.wsgi import LimitedStream
 
@@ -41,6 +48,67 @@ class KeepAliveRequestHandler(MotoRequestHandler):
         """An idle keep-alive connection timing out is normal, not an error worth a log line."""
         if not format.startswith("Request timed out"):
             super().log_error(format, *args)
+
+    def make_environ(self) -> dict[str, Any]:
+        """What ``MotoRequestHandler.make_environ`` returns, computed in one pass (plain HTTP)."""
+        if self.server.ssl_context is not None:
+            return super().make_environ()
+        url = urlsplit(self.path)
+        path = f"/{url.netloc}{url.path}" if url.netloc and not url.scheme else url.path
+        environ: dict[str, Any] = {
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": self.rfile,
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": self.server.multithread,
+            "wsgi.multiprocess": self.server.multiprocess,
+            "wsgi.run_once": False,
+            "werkzeug.socket": self.connection,
+            "SERVER_SOFTWARE": self.server_version,
+            "REQUEST_METHOD": self.command,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": _latin1(unquote(path)),
+            "QUERY_STRING": _latin1(url.query),
+            "REQUEST_URI": _latin1(self.path),
+            "RAW_URI": _latin1(self.path),
+            "REMOTE_ADDR": self.address_string(),
+            "REMOTE_PORT": self.port_integer(),
+            "SERVER_NAME": self.server.server_address[0],
+            "SERVER_PORT": str(self.server.server_address[1]),
+            "SERVER_PROTOCOL": self.request_version,
+        }
+        # werkzeug drops headers with an underscore in their name (WSGI cannot tell X_Foo from
+        # X-Foo); moto then adds back S3 metadata ones, unless a dashed header has the same key.
+        underscored: list[tuple[str, str, str]] = []
+        dashed: set[str] = set()
+        for name, value in self.headers.raw_items():
+            key = name.upper().replace("-", "_")
+            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                key = f"HTTP_{key}"
+            value = value.replace("\r\n", "")
+            if "_" in name:
+                if name.lower().startswith("x-amz-meta-"):
+                    underscored.append((key, name, value))
+                continue
+            dashed.add(key)
+            if key in environ and key.startswith("HTTP_"):
+                value = f"{environ[key]},{value}"
+            environ[key] = value
+        if "chunked" in parse_set_header(environ.get("HTTP_TRANSFER_ENCODING")):
+            environ["wsgi.input_terminated"] = True
+            environ["wsgi.input"] = DechunkedInput(environ["wsgi.input"])
+        if url.scheme and url.netloc:
+            environ["HTTP_HOST"] = url.netloc
+        names: dict[str, str] = {}
+        values: dict[str, list[str]] = {}
+        for key, name, value in underscored:
+            if key not in dashed:
+                names.setdefault(key, name)
+                values.setdefault(key, []).append(value)
+        for key, key_values in values.items():
+            environ[key] = ",".join(key_values)
+        environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = names
+        return environ
 
     def run_wsgi(self) -> None:
         if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
@@ -95,3 +163,8 @@ class KeepAliveRequestHandler(MotoRequestHandler):
         if with_body:
             self._headers_buffer.append(body)
         self.flush_headers()
+
+
+def _latin1(text: str) -> str:
+    """werkzeug's ``_wsgi_encoding_dance``: a str as WSGI wants it (UTF-8 bytes read as Latin-1)."""
+    return text.encode().decode("latin1")

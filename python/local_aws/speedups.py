@@ -50,6 +50,7 @@ shares are of the stack process's GIL time:
 from __future__ import annotations
 
 import email.parser
+import email.policy
 import functools
 import gc
 import http.client
@@ -101,11 +102,12 @@ def fast_parse_headers(fp: Any, _class: type = http.client.HTTPMessage) -> Any:
     """``http.client.parse_headers`` without the ``email`` feed parser for plain header lines."""
     texts = [line.decode("iso-8859-1") for line in http.client._read_headers(fp)]
     fields = texts[:-1] if texts and texts[-1] in ("\r\n", "\n", "") else texts
-    if not all(_PLAIN_HEADER.match(text) for text in fields):
-        return email.parser.Parser(_class=_class).parsestr("".join(texts))
     message = _class()
-    for text in fields:
-        message.set_raw(*message.policy.header_source_parse([text]))
+    if message.policy is not email.policy.compat32 or not all(map(_PLAIN_HEADER.match, fields)):
+        return email.parser.Parser(_class=_class).parsestr("".join(texts))
+    for text in fields:  # compat32's header_source_parse of a one-line header
+        name, value = text.split(":", 1)
+        message.set_raw(name, value.lstrip(" \t").rstrip("\r\n"))
     message.set_payload("")
     return message
 
