@@ -20,6 +20,8 @@ Added by this package:
       ``predict_fn``/``output_fn``; ``ModelError``/``ValidationError`` as on AWS;
       ``UpdateEndpoint`` (``sagemaker_runtime``, ``model_server``).
     - Endpoint data capture written to S3 in SageMaker's JSON Lines layout (``data_capture``).
+    - Step Functions execution status change events on the default EventBridge bus, and
+      EventBridge rules that publish to SNS topics (``execution_events``).
     - A control API under ``/_local/``: health, capture flush, fault injection, counters
       (``control``).
     - What ``terraform apply``/``destroy`` needs beyond that: bucket policies with
@@ -36,8 +38,8 @@ Not emulated (differences to keep in mind):
     - IAM identity policies and KMS key policies are stored but not enforced; S3 bucket policies
       are evaluated by moto (conditions: ``StringEquals`` and, here, ``Bool`` on
       ``aws:SecureTransport``, which is true on this loopback-only stack).
-    - EventBridge rules are stored but do not fire on Step Functions status changes, schedules
-      or S3 events; CloudWatch alarms do not evaluate; no metrics are emitted by services.
+    - EventBridge rules fire on Step Functions execution status changes only (not on schedules
+      or S3 events); CloudWatch alarms do not evaluate; no metrics are emitted by services.
     - Endpoint autoscaling policies are stored but nothing scales; instance types, counts and
       serverless settings have no effect (each variant gets one model server process, and a
       second one while calls queue). ``InvokeEndpointAsync`` is moto's canned-answer stub.

@@ -6,6 +6,8 @@
   directly (``_InProcessLambda``), which runs the real handlers (``lambda_runtime``).
 - ``StartExecution`` without a name gets a UUID, as on AWS (moto would name it ``None``, and a
   second unnamed start would fail with ``ExecutionAlreadyExists``).
+- Execution status changes go to EventBridge, whose rules can publish to SNS
+  (``execution_events``).
 - ``ValidateStateMachineDefinition`` and ``ListStateMachineVersions``, which the Terraform AWS
   provider calls on every apply (stock moto answers 500 and the provider retries for minutes).
 - Speed: ``StartExecution``, ``DescribeExecution``, ``ListExecutions`` and
@@ -30,7 +32,7 @@ import threading
 import uuid
 from typing import Any
 
-from local_aws import speedups
+from local_aws import execution_events, speedups
 from local_aws.fast_path import Answer, caller_of
 
 _FINISHED = ("SUCCEEDED", "ABORTED", "FAILED")
@@ -104,6 +106,7 @@ def _install_interpreter() -> None:
     # random, which races once programs are shared; the object's id is stable and unique.
     EvalComponent.heap_key = property(lambda self: f"heap-{id(self)}")  # type: ignore[assignment]
     speedups.install_stepfunctions()
+    execution_events.install()
     speedups.freeze_long_lived_objects()
     _interpreter_ready.set()
 

@@ -532,6 +532,111 @@ def test_sns_publish_reaches_an_sqs_subscriber(local_stack):
     assert json.loads(envelope["Message"]) == {"error": "LowConfidence"}
 
 
+def _raw_queue_on_topic(topic_arn: str) -> str:
+    """A queue subscribed to the topic with raw delivery, as terraform/base subscribes alerts."""
+    sqs = boto3.client("sqs")
+    queue_url = sqs.create_queue(QueueName=unique("events"))["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    boto3.client("sns").subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    return queue_url
+
+
+def _received(queue_url: str, count: int) -> list[dict]:
+    """The queue's messages (JSON), once ``count`` have come or after 10 s."""
+    sqs, found = boto3.client("sqs"), []
+    deadline = time.monotonic() + 10
+    while len(found) < count and time.monotonic() < deadline:
+        for message in sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", []):
+            found.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return found
+
+
+def test_execution_status_changes_reach_eventbridge_rules_and_their_sns_topics(local_stack, role):
+    definition = {
+        "StartAt": "Choose",
+        "States": {
+            "Choose": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.fail", "BooleanEquals": True, "Next": "Failed"}],
+                "Default": "Done",
+            },
+            "Done": {"Type": "Pass", "End": True},
+            "Failed": {"Type": "Fail", "Error": "LowConfidence", "Cause": "under 0.93"},
+        },
+    }
+    machine = boto3.client("stepfunctions").create_state_machine(
+        name=unique("events"), definition=json.dumps(definition), roleArn=role
+    )["stateMachineArn"]
+    sns, events = boto3.client("sns"), boto3.client("events")
+    failed_topic, every_topic = (sns.create_topic(Name=unique(n))["TopicArn"] for n in "fe")
+    failed_queue, every_queue = _raw_queue_on_topic(failed_topic), _raw_queue_on_topic(every_topic)
+    pattern = {"source": ["aws.states"], "detail-type": ["Step Functions Execution Status Change"]}
+    rules = {  # the first one as terraform/serving writes it
+        unique("failed"): (
+            dict(pattern, detail={"status": ["FAILED", "TIMED_OUT", "ABORTED"]}),
+            failed_topic,
+        ),
+        unique("every"): (dict(pattern, detail={"stateMachineArn": [machine]}), every_topic),
+    }
+    for name, (rule_pattern, topic) in rules.items():
+        rule_pattern["detail"]["stateMachineArn"] = [machine]
+        events.put_rule(Name=name, EventPattern=json.dumps(rule_pattern))
+        events.put_targets(Rule=name, Targets=[{"Id": "topic", "Arn": topic}])
+    try:
+        succeeded = run_execution(machine, {"fail": False})
+        failed = run_execution(machine, {"fail": True})
+        [alert] = _received(failed_queue, 1)
+        every = _received(every_queue, 4)
+    finally:
+        for name in rules:
+            events.remove_targets(Rule=name, Ids=["topic"])
+            events.delete_rule(Name=name)
+
+    assert (succeeded["status"], failed["status"]) == ("SUCCEEDED", "FAILED")
+    account = boto3.client("sts").get_caller_identity()["Account"]
+    assert set(alert) == {
+        "version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"
+    }  # fmt: skip
+    assert (alert["source"], alert["detail-type"]) == (
+        "aws.states",
+        "Step Functions Execution Status Change",
+    )
+    assert (alert["account"], alert["region"]) == (account, "us-east-1")
+    assert alert["resources"] == [failed["executionArn"]]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", alert["time"])
+    detail = alert["detail"]
+    assert detail["executionArn"] == failed["executionArn"]
+    assert (detail["stateMachineArn"], detail["name"]) == (machine, failed["name"])
+    assert (detail["status"], detail["error"], detail["cause"]) == (
+        "FAILED",
+        "LowConfidence",
+        "under 0.93",
+    )
+    assert json.loads(detail["input"]) == {"fail": True}
+    assert (detail["output"], detail["outputDetails"]) == (None, None)
+    assert detail["startDate"] == round(failed["startDate"].timestamp() * 1000)
+    assert detail["stopDate"] == round(failed["stopDate"].timestamp() * 1000)
+
+    by_execution = {}
+    for event in every:
+        by_execution.setdefault(event["detail"]["name"], []).append(event["detail"])
+    first, last = by_execution[succeeded["name"]]
+    assert (first["status"], first["stopDate"], first["output"]) == ("RUNNING", None, None)
+    assert last["status"] == "SUCCEEDED" and json.loads(last["output"]) == {"fail": False}
+    assert last["outputDetails"] == {"included": True} and last["error"] is None
+    assert [d["status"] for d in by_execution[failed["name"]]] == ["RUNNING", "FAILED"]
+
+
 def test_queue_attributes_still_decide_how_messages_are_sent(local_stack):
     """The stack answers SendMessage's attribute lookup on its own; the rules it feeds hold."""
     sqs = boto3.client("sqs")

@@ -353,20 +353,47 @@ def test_each_role_gets_only_what_it_uses(deployment):
                 assert sid in ("WriteTraces", "DeliverExecutionLogs"), sid
 
 
-def test_an_image_goes_through_the_deployed_workflow(deployment):
-    bucket = deployment.base["data_bucket"]
-    boto3.client("s3").put_object(Bucket=bucket, Key="test/bicycle/bright.png", Body=png(250))
+def run_workflow(deployment, key: str) -> dict:
+    """Run the deployed state machine on one image of the data bucket; its DescribeExecution."""
     sfn = boto3.client("stepfunctions")
     execution = sfn.start_execution(
         stateMachineArn=deployment.serving["state_machine_arn"],
-        input=json.dumps({"s3_bucket": bucket, "s3_key": "test/bicycle/bright.png"}),
+        input=json.dumps({"s3_bucket": deployment.base["data_bucket"], "s3_key": key}),
     )["executionArn"]
     deadline = time.monotonic() + 60
     while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
         assert time.monotonic() < deadline, "execution still running after 60 s"
         time.sleep(0.2)
+    return described
+
+
+def test_an_image_goes_through_the_deployed_workflow(deployment):
+    bucket = deployment.base["data_bucket"]
+    boto3.client("s3").put_object(Bucket=bucket, Key="test/bicycle/bright.png", Body=png(250))
+    described = run_workflow(deployment, "test/bicycle/bright.png")
     assert described["status"] == "SUCCEEDED", described.get("cause")
     assert json.loads(described["output"])["label"] == "bicycle"
+
+
+def test_a_failed_execution_alerts_through_its_catch_path_and_the_eventbridge_rule(deployment):
+    sqs = boto3.client("sqs")
+    described = run_workflow(deployment, "test/bicycle/missing.png")
+    execution = described["executionArn"]
+    assert described["status"] == "FAILED"
+    queue_url, alerts = deployment.base["alert_queue_url"], []
+    deadline = time.monotonic() + 10
+    while len(alerts) < 2 and time.monotonic() < deadline:
+        for message in sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", []):
+            alerts.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    [caught] = [alert for alert in alerts if alert.get("execution_arn") == execution]
+    [event] = [alert for alert in alerts if alert.get("source") == "aws.states"]
+    assert caught["s3_key"] == "test/bicycle/missing.png"
+    assert event["detail-type"] == "Step Functions Execution Status Change"
+    assert (event["detail"]["executionArn"], event["detail"]["status"]) == (execution, "FAILED")
+    assert event["detail"]["error"] == described["error"]
 
 
 def test_second_plan_of_each_root_is_empty(deployment):

@@ -1,0 +1,167 @@
+"""Step Functions execution status changes reach EventBridge, and EventBridge rules reach SNS.
+
+On AWS, Step Functions sends a ``Step Functions Execution Status Change`` event (source
+``aws.states``) to the account's default event bus whenever an execution starts (``RUNNING``)
+and when it ends (``SUCCEEDED``, ``FAILED``, ``TIMED_OUT``, ``ABORTED``). The project's
+EventBridge rule (terraform/serving) sends the failed ones to the alert topic. moto's Step
+Functions sends no events, and moto's EventBridge delivers to SQS, CloudWatch Logs, archives
+and other buses but raises ``NotImplementedError`` for an SNS target. This module adds both:
+
+- ``Execution.start`` and the end of an execution put the status change event on the default
+  bus of the execution's account and region, with the fields AWS sends (dates in epoch
+  milliseconds, ``output`` only when it succeeded, ``error``/``cause`` when it failed).
+  moto's ``PutEvents`` then matches every rule of the bus against it.
+- A rule's SNS target publishes the event JSON to the topic (after the target's
+  ``Input``, ``InputPath`` or ``InputTransformer``), with ``time`` as ISO 8601 text and without
+  moto's extra ``ingestion-time`` field, as AWS delivers it. moto's own targets (SQS, ...) are
+  left to moto.
+
+A failure here is logged and never changes the execution, as on AWS, where a rule that cannot
+deliver does not touch the execution that caused the event.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from typing import Any
+
+from settings import get_logger
+
+log = get_logger("local_aws.events")
+
+SOURCE = "aws.states"
+DETAIL_TYPE = "Step Functions Execution Status Change"
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def install() -> None:
+    """Once moto's Step Functions interpreter modules are imported."""
+    from moto.events.models import Rule
+    from moto.stepfunctions.parser.backend.execution import (
+        BaseExecutionWorkerCommunication,
+        Execution,
+    )
+
+    original_start = Execution.start
+    original_terminated = BaseExecutionWorkerCommunication.terminated
+
+    def start(self: Any) -> None:
+        # Before the worker runs, so that RUNNING always comes before the end of the execution.
+        _put_status_change(self, "RUNNING")
+        original_start(self)
+
+    def terminated(self: Any) -> None:
+        original_terminated(self)
+        _put_status_change(self.execution, self.execution.exec_status.value)
+
+    Execution.start = start  # type: ignore[method-assign]
+    BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
+    _deliver_to_sns(Rule)
+
+
+def status_change_detail(execution: Any, status: str) -> dict[str, Any]:
+    """The event's ``detail``: what AWS sends for this execution when it reaches ``status``."""
+    succeeded = status == "SUCCEEDED"
+    output = execution.output
+    return {
+        "executionArn": execution.exec_arn,
+        "stateMachineArn": execution.state_machine_arn,
+        "name": execution.name,
+        "status": status,
+        "startDate": _epoch_millis(execution.start_date),
+        "stopDate": _epoch_millis(execution.stop_date) if status != "RUNNING" else None,
+        "input": execution.execution_input,
+        "output": (
+            (output if isinstance(output, str) else json.dumps(output)) if succeeded else None
+        ),
+        "inputDetails": {"included": True},
+        "outputDetails": {"included": True} if succeeded else None,
+        "error": execution.error if status != "RUNNING" else None,
+        "cause": execution.cause if status != "RUNNING" else None,
+    }
+
+
+def _put_status_change(execution: Any, status: str) -> None:
+    try:
+        from moto.events.models import events_backends
+
+        backend = events_backends[execution.account_id][execution.region_name]
+        bus = backend.event_buses.get("default")
+        if bus is None or not bus.rules:
+            return  # nothing could match: skip building the event
+        entry = {
+            "Source": SOURCE,
+            "DetailType": DETAIL_TYPE,
+            "Detail": json.dumps(status_change_detail(execution, status)),
+            "Resources": [execution.exec_arn],
+        }
+        [result] = backend.put_events([entry])
+        if "ErrorCode" in result:
+            raise RuntimeError(f"{result['ErrorCode']}: {result.get('ErrorMessage')}")
+    except Exception as err:  # an event that cannot be delivered leaves the execution as it is
+        log.error(
+            "execution status event not delivered",
+            extra={"fields": {"execution": execution.exec_arn, "error": repr(err)}},
+        )
+
+
+def _deliver_to_sns(rule_class: Any) -> None:
+    from moto.sns.models import sns_backends
+    from moto.utilities.arns import parse_arn
+
+    original = rule_class.send_to_targets
+
+    def send_to_targets(self: Any, original_event: dict, transform_input: bool = True) -> None:
+        topics = [t for t in self.targets if parse_arn(t["Arn"]).service == "sns"]
+        if not topics:
+            return original(self, original_event, transform_input)
+        if not self.event_pattern.matches_event(original_event):
+            return None
+        for target in topics:
+            arn = parse_arn(target["Arn"])
+            message = target_input(target, original_event) if transform_input else None
+            message = message if message is not None else json.dumps(delivered(original_event))
+            sns_backends[arn.account][arn.region].publish(message, arn=target["Arn"])
+        others = copy.copy(self)
+        others.targets = [t for t in self.targets if t not in topics]
+        return original(others, original_event, transform_input) if others.targets else None
+
+    rule_class.send_to_targets = send_to_targets
+
+
+def delivered(event: dict[str, Any]) -> dict[str, Any]:
+    """The event as AWS delivers it: ``time`` as ISO 8601 text (moto keeps epoch seconds),
+    without moto's ``ingestion-time``."""
+    event = {key: value for key, value in event.items() if key != "ingestion-time"}
+    if isinstance(event.get("time"), (int, float)):
+        moment = dt.datetime.fromtimestamp(event["time"], dt.timezone.utc)
+        event["time"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return event
+
+
+def target_input(target: dict[str, Any], event: dict[str, Any]) -> str | None:
+    """What a target's ``Input``, ``InputPath`` or ``InputTransformer`` makes of the event;
+    ``None`` when it has none (the whole event is sent)."""
+    from jsonpath_ng.ext import parse
+    from moto.events.utils import EventTemplateParser
+
+    if "Input" in target:
+        return str(target["Input"])
+    if "InputPath" in target:
+        matches = parse(target["InputPath"]).find(delivered(event))
+        return json.dumps(matches[0].value) if matches else None
+    transformer = target.get("InputTransformer")
+    if transformer:
+        result = EventTemplateParser.parse(
+            input_template=transformer.get("InputTemplate"),
+            input_paths_map=transformer.get("InputPathsMap", {}),
+            event=event,
+        )
+        return result if isinstance(result, str) else json.dumps(result)
+    return None
+
+
+def _epoch_millis(moment: dt.datetime) -> int:
+    return (moment - _EPOCH) // dt.timedelta(milliseconds=1)
