@@ -548,10 +548,10 @@ def _raw_queue_on_topic(topic_arn: str) -> str:
     return queue_url
 
 
-def _received(queue_url: str, count: int) -> list[dict]:
-    """The queue's messages (JSON), once ``count`` have come or after 10 s."""
+def _received(queue_url: str, count: int, wait_s: float = 10) -> list[dict]:
+    """The queue's messages (JSON), once ``count`` have come or after ``wait_s``."""
     sqs, found = boto3.client("sqs"), []
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + wait_s
     while len(found) < count and time.monotonic() < deadline:
         for message in sqs.receive_message(
             QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
@@ -588,19 +588,38 @@ def test_execution_status_changes_reach_eventbridge_rules_and_their_sns_topics(l
         ),
         unique("every"): (dict(pattern, detail={"stateMachineArn": [machine]}), every_topic),
     }
+    sqs = boto3.client("sqs")
+    direct_queue = sqs.create_queue(QueueName=unique("direct"))["QueueUrl"]
+    direct_arn = sqs.get_queue_attributes(QueueUrl=direct_queue, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
     for name, (rule_pattern, topic) in rules.items():
         rule_pattern["detail"]["stateMachineArn"] = [machine]
         events.put_rule(Name=name, EventPattern=json.dumps(rule_pattern))
         events.put_targets(Rule=name, Targets=[{"Id": "topic", "Arn": topic}])
+    # A rule with an SNS and an SQS target: moto still delivers to the queue itself.
+    events.put_targets(Rule=list(rules)[1], Targets=[{"Id": "queue", "Arn": direct_arn}])
+    disabled = unique("disabled")
+    events.put_rule(Name=disabled, EventPattern=json.dumps(pattern), State="DISABLED")
+    events.put_targets(Rule=disabled, Targets=[{"Id": "topic", "Arn": failed_topic}])
+    targets = {name: ["topic"] for name in rules} | {disabled: ["topic"]}
+    targets[list(rules)[1]].append("queue")
     try:
         succeeded = run_execution(machine, {"fail": False})
         failed = run_execution(machine, {"fail": True})
-        [alert] = _received(failed_queue, 1)
-        every = _received(every_queue, 4)
+        alerts = _received(failed_queue, 1)
+        alerts += _received(failed_queue, 1, wait_s=1)  # must stay empty: see below
+        every, direct = _received(every_queue, 4), _received(direct_queue, 4)
     finally:
-        for name in rules:
-            events.remove_targets(Rule=name, Ids=["topic"])
+        for name, ids in targets.items():
+            events.remove_targets(Rule=name, Ids=ids)
             events.delete_rule(Name=name)
+
+    assert len(alerts) == 1, alerts  # the failed execution only, and nothing from the disabled rule
+    [alert] = alerts
+    assert sorted(event["detail"]["status"] for event in direct) == [
+        "FAILED", "RUNNING", "RUNNING", "SUCCEEDED"
+    ]  # fmt: skip
 
     assert (succeeded["status"], failed["status"]) == ("SUCCEEDED", "FAILED")
     account = boto3.client("sts").get_caller_identity()["Account"]
