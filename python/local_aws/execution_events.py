@@ -18,8 +18,9 @@ and other buses but raises ``NotImplementedError`` for an SNS target. This modul
   moto's extra ``ingestion-time`` field, as AWS delivers it. moto's own targets (SQS, ...) are
   left to moto.
 
-A failure here is logged and never changes the execution, as on AWS, where a rule that cannot
-deliver does not touch the execution that caused the event.
+A failure here is logged and never changes the execution, nor keeps the event from the other
+rules and targets, as on AWS, where a target that cannot be reached counts a failed invocation
+and touches nothing else.
 """
 
 from __future__ import annotations
@@ -112,13 +113,21 @@ def _put_status_change(execution: Any, status: str) -> None:
             "detail": status_change_detail(execution, status),
             "ingestion-time": now,
         }
-        for rule in rules:
+    except Exception as err:  # an event that cannot be made leaves the execution as it is
+        _log_failure(execution.exec_arn, "", err)
+        return
+    for rule in rules:
+        try:
             rule.send_to_targets(event)
-    except Exception as err:  # an event that cannot be delivered leaves the execution as it is
-        log.error(
-            "execution status event not delivered",
-            extra={"fields": {"execution": execution.exec_arn, "error": repr(err)}},
-        )
+        except Exception as err:  # nor does a rule that cannot deliver it
+            _log_failure(execution.exec_arn, rule.name, err)
+
+
+def _log_failure(execution_arn: str, rule: str, err: Exception) -> None:
+    log.error(
+        "execution status event not delivered",
+        extra={"fields": {"execution": execution_arn, "rule": rule, "error": repr(err)}},
+    )
 
 
 def _deliver_to_sns(rule_class: Any) -> None:
@@ -137,7 +146,11 @@ def _deliver_to_sns(rule_class: Any) -> None:
             arn = parse_arn(target["Arn"])
             message = target_input(target, original_event) if transform_input else None
             message = message if message is not None else json.dumps(delivered(original_event))
-            sns_backends[arn.account][arn.region].publish(message, arn=target["Arn"])
+            try:
+                sns_backends[arn.account][arn.region].publish(message, arn=target["Arn"])
+            except Exception as err:  # AWS counts a failed invocation; other targets go on
+                fields = {"rule": self.name, "topic": target["Arn"], "error": repr(err)}
+                log.error("event not delivered to SNS", extra={"fields": fields})
         others = copy.copy(self)
         others.targets = [t for t in self.targets if t not in topics]
         return original(others, original_event, transform_input) if others.targets else None

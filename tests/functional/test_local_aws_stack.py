@@ -593,16 +593,19 @@ def test_execution_status_changes_reach_eventbridge_rules_and_their_sns_topics(l
     direct_arn = sqs.get_queue_attributes(QueueUrl=direct_queue, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
+    gone = failed_topic.rsplit(":", 1)[0] + ":" + unique("gone")
     for name, (rule_pattern, topic) in rules.items():
         rule_pattern["detail"]["stateMachineArn"] = [machine]
         events.put_rule(Name=name, EventPattern=json.dumps(rule_pattern))
-        events.put_targets(Rule=name, Targets=[{"Id": "topic", "Arn": topic}])
+        # A target that cannot be reached first: the others still get the event.
+        targets = [{"Id": "gone", "Arn": gone}, {"Id": "topic", "Arn": topic}]
+        events.put_targets(Rule=name, Targets=targets)
     # A rule with an SNS and an SQS target: moto still delivers to the queue itself.
     events.put_targets(Rule=list(rules)[1], Targets=[{"Id": "queue", "Arn": direct_arn}])
     disabled = unique("disabled")
     events.put_rule(Name=disabled, EventPattern=json.dumps(pattern), State="DISABLED")
     events.put_targets(Rule=disabled, Targets=[{"Id": "topic", "Arn": failed_topic}])
-    targets = {name: ["topic"] for name in rules} | {disabled: ["topic"]}
+    targets = {name: ["gone", "topic"] for name in rules} | {disabled: ["topic"]}
     targets[list(rules)[1]].append("queue")
     try:
         succeeded = run_execution(machine, {"fail": False})
