@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ import boto3
 import numpy as np
 from tqdm import tqdm
 
+from local_aws import launcher
 from monitor import synthetic
 from monitor.capture import load_capture
 from monitor.report import ReportOptions, build_report
@@ -49,12 +49,6 @@ class _Progress(tqdm):
     loads below only fork their parsing workers from a single-threaded process."""
 
     monitor_interval = 0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_moto(port: int) -> subprocess.Popen:
@@ -143,7 +137,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    port = free_port()
+    port = launcher.free_port()
     os.environ.update(
         AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
         AWS_ACCESS_KEY_ID="bench",

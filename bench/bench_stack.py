@@ -26,7 +26,6 @@ import collections
 import io
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,7 +33,6 @@ import tarfile
 import tempfile
 import threading
 import time
-import urllib.request
 import zipfile
 from pathlib import Path
 from typing import Callable
@@ -45,6 +43,8 @@ import psutil
 from botocore.config import Config
 from PIL import Image
 from tqdm import tqdm
+
+from local_aws import launcher
 
 REPO = Path(__file__).resolve().parents[1]
 # Waiting for an execution: the first DescribeExecution goes out when a typical execution of the
@@ -148,43 +148,11 @@ def filter(event, context):
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def health(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_local/health", timeout=0.5) as response:
-            return json.loads(response.read()).get("status") == "ok"
-    except OSError:
-        return False
-
-
 def start_stack(port: int, log_path: Path) -> tuple[subprocess.Popen, float]:
-    """Start ``python -m local_aws serve`` as ``make up`` does; seconds until healthy."""
+    """Start the stack as ``make up`` does; seconds until it answers."""
     started = time.monotonic()
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local_aws", "serve", "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=REPO,
-        )
-    url = f"http://127.0.0.1:{port}"
-    while not health(url):
-        if process.poll() is not None or time.monotonic() - started > 60:
-            tail = log_path.read_text(errors="replace")[-3000:]
-            raise SystemExit(f"the stack did not start:\n{tail}")
-        time.sleep(0.02)
+    process, _ = launcher.start(port, log_path, timeout_s=60)
     return process, time.monotonic() - started
-
-
-def stop_stack(process: subprocess.Popen) -> None:
-    process.terminate()
-    process.wait(timeout=60)
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -474,14 +442,14 @@ def main() -> None:
         log_path = work / "stack.log"
         startups = []
         for _ in range(args.starts):
-            process, seconds = start_stack(free_port(), log_path)
-            stop_stack(process)
+            process, seconds = start_stack(launcher.free_port(), log_path)
+            launcher.stop(process)
             startups.append(seconds)
         print(
             f"startup to healthy:         median {statistics.median(startups):.2f} s "
             f"(runs: {', '.join(f'{s:.2f}' for s in startups)})"
         )
-        port = free_port()
+        port = launcher.free_port()
         url = f"http://127.0.0.1:{port}"
         process, _ = start_stack(port, log_path)
         try:
@@ -490,7 +458,7 @@ def main() -> None:
             bench_endpoint(session, url, image, args.seconds, meter)
             bench_executions(session, url, machine, args.seconds, meter)
         finally:
-            stop_stack(process)
+            launcher.stop(process)
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
 

@@ -84,16 +84,10 @@ def no_network(monkeypatch):
 # use moto in-process (mock_aws) need nothing else; tests that need the local stack take the
 # session fixture `local_stack`, which starts `python -m local_aws serve` (the process
 # `make up` starts) on a free port.
-import json as _stack_json
 import os as _stack_os
-import signal as _stack_signal
-import socket as _stack_socket
-import subprocess as _stack_subprocess
-import sys as _stack_sys
-import time as _stack_time
-import urllib.request as _stack_urllib
 
 import pytest as _stack_pytest
+from local_aws import launcher as _stack_launcher
 
 _REAL_AWS_VARIABLES = (
     "AWS_PROFILE",
@@ -124,20 +118,6 @@ _stack_os.environ.update(
 _STACK_START_TIMEOUT_S = 60.0
 
 
-def _free_port() -> int:
-    with _stack_socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _stack_healthy(url: str) -> bool:
-    try:
-        with _stack_urllib.urlopen(f"{url}/_local/health", timeout=1) as response:
-            return _stack_json.loads(response.read()).get("status") == "ok"
-    except (OSError, ValueError):
-        return False
-
-
 @_stack_pytest.fixture(scope="session")
 def local_stack(tmp_path_factory):
     """The local AWS stack for this test session; yields its URL (``http://127.0.0.1:PORT``).
@@ -145,33 +125,16 @@ def local_stack(tmp_path_factory):
     While it runs, ``AWS_ENDPOINT_URL`` points at it, so plain ``boto3.client(...)`` calls reach
     it. Its log is ``stack.log`` in the fixture's temporary directory (shown if it fails to start).
     """
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
+    port = _stack_launcher.free_port()
     log_path = tmp_path_factory.mktemp("local_stack") / "stack.log"
-    with open(log_path, "wb") as log:
-        process = _stack_subprocess.Popen(
-            [_stack_sys.executable, "-m", "local_aws", "serve", "--port", str(port)],
-            stdout=log,
-            stderr=_stack_subprocess.STDOUT,
-            stdin=_stack_subprocess.DEVNULL,
-        )
-    deadline = _stack_time.monotonic() + _STACK_START_TIMEOUT_S
-    while not _stack_healthy(url):
-        if process.poll() is not None or _stack_time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"the local stack did not start:\n{log_path.read_text()[-3000:]}")
-        _stack_time.sleep(0.05)
+    process, _ = _stack_launcher.start(port, log_path, timeout_s=_STACK_START_TIMEOUT_S)
+    url = f"http://127.0.0.1:{port}"
     _stack_os.environ["AWS_ENDPOINT_URL"] = url
     try:
         yield url
     finally:
         _stack_os.environ.pop("AWS_ENDPOINT_URL", None)
-        process.send_signal(_stack_signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except _stack_subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stack_launcher.stop(process)
 
 
 @_stack_pytest.fixture(autouse=True)

@@ -13,24 +13,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
+from local_aws import launcher
+from local_aws.launcher import health
 from settings import CliError, repo_root, run_cli
-
-START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 30.0
-
-
-class StackNotStarted(CliError):
-    """The stack process exited or did not become healthy."""
 
 
 class PortInUse(CliError):
@@ -45,18 +35,6 @@ def local_dir() -> Path:
     """``build/local`` (state, outputs, pid and log); ``OUTPUTS_DIR`` moves it, as for outputs."""
     explicit = os.environ.get("OUTPUTS_DIR")
     return Path(explicit) if explicit else repo_root() / "build" / "local"
-
-
-def health(port: int, timeout_s: float = 1.0) -> dict | None:
-    """The stack's health document, or ``None`` when no stack answers on the port."""
-    try:
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{port}/_local/health", timeout=timeout_s
-        ) as response:
-            document = json.loads(response.read())
-    except (urllib.error.URLError, OSError, ValueError):
-        return None
-    return document if isinstance(document, dict) and document.get("status") == "ok" else None
 
 
 def _port_open(port: int) -> bool:
@@ -94,26 +72,8 @@ def up(port: int, quiet: bool) -> int:
     removed = _reset_local_state(directory)
     log_path = directory / "stack.log"
     started = time.monotonic()
-    with open(log_path, "ab") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local_aws", "serve", "--port", str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=repo_root(),
-        )
-    pid_path = directory / "stack.pid"
-    pid_path.write_text(f"{process.pid}\n")
-    while (document := health(port, timeout_s=0.5)) is None:
-        if process.poll() is not None:
-            pid_path.unlink(missing_ok=True)
-            raise StackNotStarted(f"the stack exited with {process.returncode}: {_tail(log_path)}")
-        if time.monotonic() - started > START_TIMEOUT_S:
-            process.terminate()
-            pid_path.unlink(missing_ok=True)
-            raise StackNotStarted(f"not healthy after {START_TIMEOUT_S:.0f} s: {_tail(log_path)}")
-        time.sleep(0.05)
+    process, document = launcher.start(port, log_path, detached=True)
+    (directory / "stack.pid").write_text(f"{process.pid}\n")
     elapsed = time.monotonic() - started
     print(
         f"local AWS stack ready at http://127.0.0.1:{port} in {elapsed:.1f} s "
@@ -122,14 +82,6 @@ def up(port: int, quiet: bool) -> int:
     if removed:
         print(f"fresh stack: removed {len(removed)} stale local Terraform state/output files")
     return 0
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        text = path.read_text(errors="replace").splitlines()[-lines:]
-    except OSError:
-        return "(no log)"
-    return "\n" + "\n".join(text)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -151,10 +103,11 @@ def down(port: int) -> int:
         return 0
     pid = int(document["pid"])
     os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
+    deadline = time.monotonic() + launcher.STOP_TIMEOUT_S
     while _pid_alive(pid) and health(port, timeout_s=0.2) is not None:
         if time.monotonic() > deadline:
-            raise StackNotStopped(f"process {pid} still runs {STOP_TIMEOUT_S:.0f} s after SIGTERM")
+            timeout = launcher.STOP_TIMEOUT_S
+            raise StackNotStopped(f"process {pid} still runs {timeout:.0f} s after SIGTERM")
         time.sleep(0.05)
     while _pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -10,22 +10,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from local_aws import launcher
+
 REPO = Path(__file__).resolve().parents[2]
 DEMO_N = 20
 
 pytestmark = [pytest.mark.slow, pytest.mark.terraform]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _clone(destination: Path) -> Path:
@@ -50,7 +45,7 @@ def demo_run(tmp_path_factory, tiny_cifar_tarball):
     if shutil.which("terraform") is None:
         pytest.skip("terraform is not installed: make deploy needs it")
     clone = _clone(tmp_path_factory.mktemp("clone"))
-    port = _free_port()
+    port = launcher.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(PYTHONPATH=str(clone / "python"), TF_IN_AUTOMATION="1")
     command = [

@@ -16,13 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from local_aws import launcher
+
 pytestmark = pytest.mark.stack
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def cli(*args: str, state_dir: Path) -> subprocess.CompletedProcess:
@@ -42,7 +38,7 @@ def health(port: int) -> dict:
 
 
 def test_up_status_down(tmp_path):
-    port = free_port()
+    port = launcher.free_port()
     stale = [tmp_path / name for name in ("base.tfstate", "base.tfstate.backup")]
     stale += [tmp_path / "serving.outputs.json", tmp_path / "base.tfvars.json"]
     for path in stale:
