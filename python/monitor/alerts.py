@@ -2,7 +2,9 @@
 
 The alert topic (terraform/base) delivers to an SQS queue, so alerts wait there until someone
 reads them, locally and on AWS alike. This reads every message in the queue, unwraps the SNS
-envelope and prints each alert. Messages stay in the queue (they are made visible again at
+envelope and prints each alert: the state machines' own alerts field by field, and the events
+that the EventBridge rule for failed executions (terraform/serving) sends as their type and
+detail. Messages stay in the queue (they are made visible again at
 once) unless ``--ack`` deletes them.
 """
 
@@ -57,7 +59,19 @@ def parse(body: str, receipt_handle: str, sent_ms: str = "") -> Alert:
         message = json.loads(text)
     except ValueError:
         message = text
+    if _is_event(message):  # an EventBridge rule's delivery: the event's type and detail
+        subject = subject or message["detail-type"]
+        message = message["detail"]
     return Alert(receipt_handle, timestamp, subject, message)
+
+
+def _is_event(message: Any) -> bool:
+    return (
+        isinstance(message, dict)
+        and isinstance(message.get("detail-type"), str)
+        and isinstance(message.get("detail"), dict)
+        and "source" in message
+    )
 
 
 def _readable(name: str, value: Any) -> str:

@@ -65,6 +65,30 @@ def test_alerts_are_unwrapped_printed_and_kept(topic_and_queue, capsys):
     assert "3 alert(s) shown; they stay in the queue" in first
 
 
+def test_an_eventbridge_event_shows_its_type_and_detail(topic_and_queue, capsys):
+    sns, _, topic, _ = topic_and_queue
+    detail = {"name": "run-2", "status": "FAILED", "error": "LowConfidence", "cause": "under"}
+    event = {
+        "version": "0",
+        "id": "9b8f0c1e-0000-4000-8000-000000000000",
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": "123456789012",
+        "time": "2026-11-27T06:00:00Z",
+        "region": REGION,
+        "resources": ["arn:aws:states:us-east-1:123456789012:execution:m:run-2"],
+        "detail": detail,
+    }
+    sns.publish(TopicArn=topic, Message=json.dumps(event))
+
+    alerts.main([])
+    out = capsys.readouterr().out
+
+    assert "] Step Functions Execution Status Change\n" in out
+    assert "  status  FAILED\n" in out and "  error   LowConfidence\n" in out
+    assert "version" not in out and "resources" not in out
+
+
 def test_ack_deletes_what_was_shown(topic_and_queue, capsys):
     sns, _, topic, _ = topic_and_queue
     publish_failure(sns, topic, "test/a.png")
