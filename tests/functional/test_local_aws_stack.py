@@ -659,6 +659,33 @@ def test_execution_status_changes_reach_eventbridge_rules_and_their_sns_topics(l
     assert [d["status"] for d in by_execution[failed["name"]]] == ["RUNNING", "FAILED"]
 
 
+def test_a_stopped_execution_sends_an_aborted_event(local_stack, role):
+    definition = {
+        "StartAt": "Wait",
+        "States": {"Wait": {"Type": "Wait", "Seconds": 30, "End": True}},
+    }
+    sfn, events = boto3.client("stepfunctions"), boto3.client("events")
+    machine = sfn.create_state_machine(
+        name=unique("stopped"), definition=json.dumps(definition), roleArn=role
+    )["stateMachineArn"]
+    topic = boto3.client("sns").create_topic(Name=unique("aborted"))["TopicArn"]
+    queue = _raw_queue_on_topic(topic)
+    rule = unique("aborted")
+    pattern = {"source": ["aws.states"], "detail": {"stateMachineArn": [machine]}}
+    events.put_rule(Name=rule, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=rule, Targets=[{"Id": "topic", "Arn": topic}])
+    try:
+        arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+        sfn.stop_execution(executionArn=arn, error="Operator", cause="stopped by hand")
+        received = _received(queue, 2)
+    finally:
+        events.remove_targets(Rule=rule, Ids=["topic"])
+        events.delete_rule(Name=rule)
+
+    assert [event["detail"]["status"] for event in received] == ["RUNNING", "ABORTED"]
+    assert received[1]["detail"]["executionArn"] == arn
+
+
 def test_queue_attributes_still_decide_how_messages_are_sent(local_stack):
     """The stack answers SendMessage's attribute lookup on its own; the rules it feeds hold."""
     sqs = boto3.client("sqs")
