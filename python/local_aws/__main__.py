@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 from local_aws import launcher
-from local_aws.launcher import health
 from settings import CliError, repo_root, run_cli
 
 
@@ -57,7 +56,7 @@ def _reset_local_state(directory: Path) -> list[Path]:
 
 
 def up(port: int, quiet: bool) -> int:
-    running = health(port)
+    running = launcher.health(port)
     if running is not None:
         if not quiet:
             print(
@@ -96,7 +95,7 @@ def _pid_alive(pid: int) -> bool:
 
 def down(port: int) -> int:
     pid_path = local_dir() / "stack.pid"
-    document = health(port)
+    document = launcher.health(port)
     if document is None:
         pid_path.unlink(missing_ok=True)
         print(f"local AWS stack not running on port {port}")
@@ -104,7 +103,7 @@ def down(port: int) -> int:
     pid = int(document["pid"])
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + launcher.STOP_TIMEOUT_S
-    while _pid_alive(pid) and health(port, timeout_s=0.2) is not None:
+    while _pid_alive(pid) and launcher.health(port, timeout_s=0.2) is not None:
         if time.monotonic() > deadline:
             timeout = launcher.STOP_TIMEOUT_S
             raise StackNotStopped(f"process {pid} still runs {timeout:.0f} s after SIGTERM")
@@ -118,7 +117,7 @@ def down(port: int) -> int:
 
 
 def status(port: int) -> int:
-    document = health(port)
+    document = launcher.health(port)
     url = f"http://127.0.0.1:{port}"
     if document is None:
         print(f"local AWS stack: not running on {url} (start it with `make up`)")

@@ -68,7 +68,7 @@ def install() -> None:
 
 def status_change_detail(execution: Any, status: str) -> dict[str, Any]:
     """The event's ``detail``: what AWS sends for this execution when it reaches ``status``."""
-    succeeded = status == "SUCCEEDED"
+    succeeded, ended = status == "SUCCEEDED", status != "RUNNING"
     output = execution.output
     return {
         "executionArn": execution.exec_arn,
@@ -76,15 +76,15 @@ def status_change_detail(execution: Any, status: str) -> dict[str, Any]:
         "name": execution.name,
         "status": status,
         "startDate": _epoch_millis(execution.start_date),
-        "stopDate": _epoch_millis(execution.stop_date) if status != "RUNNING" else None,
+        "stopDate": _epoch_millis(execution.stop_date) if ended else None,
         "input": execution.execution_input,
         "output": (
             (output if isinstance(output, str) else json.dumps(output)) if succeeded else None
         ),
         "inputDetails": {"included": True},
         "outputDetails": {"included": True} if succeeded else None,
-        "error": execution.error if status != "RUNNING" else None,
-        "cause": execution.cause if status != "RUNNING" else None,
+        "error": execution.error if ended else None,
+        "cause": execution.cause if ended else None,
     }
 
 

@@ -69,10 +69,10 @@ def start(
         while (document := health(port, timeout_s=0.5)) is None:
             if process.poll() is not None:
                 raise StackNotStarted(
-                    f"the stack exited with {process.returncode}: {log_tail(log_path)}"
+                    f"the stack exited with {process.returncode}: {_log_tail(log_path)}"
                 )
             if time.monotonic() > deadline:
-                raise StackNotStarted(f"not healthy after {timeout_s:.0f} s: {log_tail(log_path)}")
+                raise StackNotStarted(f"not healthy after {timeout_s:.0f} s: {_log_tail(log_path)}")
             time.sleep(0.02)
     except BaseException:
         stop(process)
@@ -92,7 +92,7 @@ def stop(process: subprocess.Popen, timeout_s: float = STOP_TIMEOUT_S) -> int:
     return process.wait()
 
 
-def log_tail(path: Path, lines: int = 15) -> str:
+def _log_tail(path: Path, lines: int = 15) -> str:
     try:
         text = path.read_text(errors="replace").splitlines()[-lines:]
     except OSError:
