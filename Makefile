@@ -5,6 +5,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
 MAKEFLAGS += --no-print-directory
 
 ##@ Variables
@@ -32,7 +33,7 @@ MAX_EXECUTIONS ?= 5000## load test: hard cap on executions started
 YES ?= 0## 1 = skip the cost confirmations of TARGET=aws (terraform applies, load tests)
 SINCE ?=## report: first inference time to include (ISO 8601, UTC unless an offset is given); empty = all
 UNTIL ?=## report: inference time to stop at, excluded (ISO 8601); empty = up to the last record
-TF_PLUGIN_DIR ?= /opt/tf-plugins## offline Terraform provider directory; the registry is used where it is absent
+TF_PLUGIN_DIR ?= /opt/tf-plugins## offline Terraform provider directory; the registry is used where it lacks the pinned provider
 TF_BACKEND_CONFIG ?=## TARGET=aws: file of S3 backend settings for remote Terraform state (optional)
 LOG_LEVEL ?= WARNING## log verbosity of the Python tools (DEBUG, INFO, WARNING)
 
@@ -52,9 +53,20 @@ export AWS_SECRET_ACCESS_KEY := test
 unexport AWS_PROFILE AWS_SESSION_TOKEN
 STACK := stack
 else ifeq ($(TARGET),aws)
+# Real AWS endpoints only: an AWS_ENDPOINT_URL left in the shell (e.g. from the local stack)
+# would send some calls elsewhere.
+ifdef AWS_ENDPOINT_URL
+$(warning TARGET=aws ignores AWS_ENDPOINT_URL=$(AWS_ENDPOINT_URL))
+unexport AWS_ENDPOINT_URL
+endif
 STACK :=
 else
 $(error TARGET must be `local` or `aws`, not `$(TARGET)`)
+endif
+ifneq ($(TF_BACKEND_CONFIG),)
+ifneq ($(TARGET),aws)
+$(error TF_BACKEND_CONFIG is for TARGET=aws: the local stack's state lives in build/local)
+endif
 endif
 
 ##@ Getting started
@@ -91,7 +103,7 @@ demo: $(STAMP) ## the whole pipeline locally: data, train, deploy, predict, load
 	@$(PY) -m demo
 
 ##@ Local AWS stack
-.PHONY: up down status alerts
+.PHONY: up down status stack alerts
 up: $(STAMP) ## start the local AWS stack on 127.0.0.1:LOCAL_PORT (no-op when running)
 	@$(PY) -m local_aws up --port $(LOCAL_PORT)
 
@@ -143,9 +155,13 @@ report: $(STAMP) $(STACK) ## monitoring report from data capture -> reports/<tim
 # endpoint's hourly price, then asks unless YES=1) and exactly that plan is applied.
 TF_BACKEND_FILE = terraform/$(1)/backend_override.tf
 tf = TF_DATA_DIR=$(abspath $(BUILD))/terraform/$(1) terraform -chdir=terraform/$(1)
-tf_vars = -var 'aws_region=$(AWS_REGION)' $(if $(AWS_ENDPOINT_URL),-var 'local_endpoint=$(AWS_ENDPOINT_URL)')
+tf_vars = -var 'aws_region=$(AWS_REGION)' $(if $(filter local,$(TARGET)),-var 'local_endpoint=$(AWS_ENDPOINT_URL)')
 serving_vars = -var-file=$(abspath $(BUILD))/base.tfvars.json -var-file=$(abspath $(BUILD))/model.tfvars.json \
   -var 'lambda_zip=$(abspath build/lambdas.zip)'
+
+# The provider version pinned in versions.tf: TF_PLUGIN_DIR is used only when it holds that one.
+TF_AWS_VERSION := $(shell sed -n 's/^ *version *= *"\([0-9.]*\)".*/\1/p' terraform/base/versions.tf)
+tf_plugin_args = $(if $(wildcard $(TF_PLUGIN_DIR)/registry.terraform.io/hashicorp/aws/$(TF_AWS_VERSION)),-plugin-dir=$(TF_PLUGIN_DIR))
 
 # $(call tf_init,ROOT): one shell command; offline with TF_PLUGIN_DIR, from the registry without.
 tf_init = mkdir -p $(BUILD) && \
@@ -153,7 +169,7 @@ tf_init = mkdir -p $(BUILD) && \
   else rm -f $(call TF_BACKEND_FILE,$(1)); fi && \
   { $(call tf,$(1)) init -input=false -no-color -reconfigure \
     $(if $(TF_BACKEND_CONFIG),-backend-config='$(abspath $(TF_BACKEND_CONFIG))' -backend-config=key=scones/$(TARGET)/$(1).tfstate,-backend-config=path=$(abspath $(BUILD))/$(1).tfstate) \
-    $(if $(wildcard $(TF_PLUGIN_DIR)),-plugin-dir=$(TF_PLUGIN_DIR)) \
+    $(tf_plugin_args) \
     >$(BUILD)/terraform-$(1)-init.log 2>&1 || { cat $(BUILD)/terraform-$(1)-init.log; exit 1; }; }
 
 # $(call tf_has_resources,ROOT): a shell condition (initialises ROOT): its state lists resources.
@@ -201,8 +217,10 @@ outputs: $(STAMP) ## the Terraform outputs of the current TARGET as JSON
 # destroy works wherever the state is; a root whose state lists nothing is left alone.
 destroy: $(STAMP) $(STACK) lambdas ## terraform destroy both roots, then check nothing is left
 	@if $(call tf_has_resources,base); then \
-	  $(call tf,base) output -json > $(BUILD)/base.outputs.json && \
-	  $(PY) -m settings.tfvars $(BUILD)/base.outputs.json > $(BUILD)/base.tfvars.json; fi
+	  $(call tf,base) output -json > $(BUILD)/base.outputs.json.tmp && \
+	  mv $(BUILD)/base.outputs.json.tmp $(BUILD)/base.outputs.json && \
+	  $(PY) -m settings.tfvars $(BUILD)/base.outputs.json > $(BUILD)/base.tfvars.json.tmp && \
+	  mv $(BUILD)/base.tfvars.json.tmp $(BUILD)/base.tfvars.json; fi
 	@if $(call tf_has_resources,serving); then \
 	  if [ ! -f $(BUILD)/model.tfvars.json ]; then \
 	    echo "error: $(BUILD)/model.tfvars.json (written by make deploy) is missing" >&2; exit 2; fi; \
@@ -221,7 +239,7 @@ tf_lint = TF_DATA_DIR=$(abspath build/lint)/$(1) terraform -chdir=terraform/$(1)
 tf-lint: ## terraform fmt -check, validate (both roots) and checkov, offline
 	terraform fmt -check -recursive terraform
 	@for root in base serving; do \
-	  $(call tf_lint,$$root) init -input=false -backend=false $(if $(wildcard $(TF_PLUGIN_DIR)),-plugin-dir=$(TF_PLUGIN_DIR)) >/dev/null && \
+	  $(call tf_lint,$$root) init -input=false -backend=false $(tf_plugin_args) >/dev/null && \
 	  $(call tf_lint,$$root) validate -no-color | sed -n "/./s|^|terraform/$$root: |p" || exit 1; done
 	$(CHECKOV) --directory terraform --quiet --compact --skip-download --framework terraform
 
@@ -261,5 +279,6 @@ bench-report: $(STAMP) ## monitoring report on 100k synthetic capture records in
 	$(PY) bench/bench_report.py
 
 .PHONY: clean
-clean: ## remove local build outputs (keeps build/aws state, data/, models/, reports/, .venv)
+clean: ## stop the local stack, remove local build outputs (keeps build/aws state, data/, models/, reports/, .venv)
+	@if [ -x $(PY) ]; then $(PY) -m local_aws down --port $(LOCAL_PORT); fi
 	rm -rf build/local build/lint build/lambdas.zip

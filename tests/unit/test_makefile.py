@@ -1,0 +1,55 @@
+"""The Makefile's choices that keep the two targets apart, checked with ``make -n`` (dry runs)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+
+
+def make(*args: str, **environment: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TF_", "MAKE"))}
+    env.update(environment)
+    return subprocess.run(
+        ["make", "-n", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_the_local_target_points_terraform_at_the_local_stack():
+    result = make("deploy", "LOCAL_PORT=4999")
+
+    assert result.returncode == 0, result.stderr
+    assert "-var 'local_endpoint=http://127.0.0.1:4999'" in result.stdout
+
+
+def test_the_aws_target_ignores_an_endpoint_left_in_the_shell():
+    result = make("deploy", "TARGET=aws", AWS_ENDPOINT_URL="http://127.0.0.1:4566")
+
+    assert result.returncode == 0, result.stderr
+    assert "local_endpoint" not in result.stdout
+    assert "TARGET=aws ignores AWS_ENDPOINT_URL=http://127.0.0.1:4566" in result.stderr
+
+
+def test_remote_state_settings_are_refused_for_the_local_target():
+    result = make("help", "TF_BACKEND_CONFIG=backend.hcl")
+
+    assert result.returncode == 2
+    assert "TF_BACKEND_CONFIG is for TARGET=aws" in result.stderr
+
+
+def test_the_plugin_directory_is_used_only_when_it_holds_the_pinned_provider(tmp_path):
+    versions_tf = (ROOT / "terraform/base/versions.tf").read_text()
+    pinned = re.search(r'^\s*version\s*=\s*"([0-9.]+)"', versions_tf, re.M).group(1)
+    (tmp_path / "registry.terraform.io/hashicorp/aws/1.0.0").mkdir(parents=True)
+    assert "-plugin-dir" not in make("tf-lint", f"TF_PLUGIN_DIR={tmp_path}").stdout
+
+    (tmp_path / f"registry.terraform.io/hashicorp/aws/{pinned}").mkdir(parents=True)
+    assert f"-plugin-dir={tmp_path}" in make("tf-lint", f"TF_PLUGIN_DIR={tmp_path}").stdout
