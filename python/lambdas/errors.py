@@ -3,7 +3,8 @@
 Lambda reports an unhandled exception with ``errorType`` = the exception's class name, and Step
 Functions uses that as the error name that ``Retry`` and ``Catch`` match. So each failure the
 workflow distinguishes is a class of exactly that name, and the state machines in ``asl/`` list
-these names. Only ``EndpointThrottled`` is worth retrying; every other one is final.
+these names. Only ``ImageUnavailable`` and ``EndpointThrottled`` are worth retrying; every
+other one is final.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ class InvalidInput(WorkflowError):
 
 class ImageNotFound(WorkflowError):
     """The S3 object (or its bucket) does not exist or may not be read."""
+
+
+class ImageUnavailable(WorkflowError):
+    """S3 throttled, failed or was unreachable while the image was read: worth a retry with backoff."""
 
 
 class ImageTooLarge(WorkflowError):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import socket
+import sys
 
 import boto3
 import pytest
@@ -102,6 +104,32 @@ def test_a_missing_bucket_is_not_found(s3_and_handler):
         handler({"s3_bucket": "no-such-bucket", "s3_key": "test/a.png"})
 
 
+def test_an_archived_object_cannot_be_read(s3_and_handler):
+    s3, handler = s3_and_handler
+    s3.put_object(Bucket=BUCKET, Key="test/archived.png", Body=png(), StorageClass="GLACIER")
+
+    with pytest.raises(
+        errors.ImageNotFound, match="archived.png cannot be read: InvalidObjectState"
+    ):
+        handler({"s3_bucket": BUCKET, "s3_key": "test/archived.png"})
+
+
+def test_an_unreachable_s3_is_unavailable_a_retried_error(s3_and_handler, monkeypatch):
+    """A real connection failure (a closed loopback port), after the SDK's own attempts."""
+    handler = s3_and_handler[1]
+    module = sys.modules[handler.__module__]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    unreachable = boto3.client(
+        "s3", endpoint_url=f"http://127.0.0.1:{closed_port}", config=module.S3_CONFIG
+    )
+    monkeypatch.setattr(module, "s3", unreachable)
+
+    with pytest.raises(errors.ImageUnavailable, match="s3://scones-data/test/a.png could not be"):
+        handler({"s3_bucket": BUCKET, "s3_key": "test/a.png"})
+
+
 @pytest.mark.parametrize(
     "request_event, message",
     [
@@ -134,5 +162,5 @@ def test_the_sdk_gives_up_before_the_function_times_out(s3_and_handler):
     backoff_s = sum(0.05 * 2**i for i in range(attempts - 1))
     worst_s = attempts * (config.connect_timeout + config.read_timeout) + backoff_s
 
-    assert attempts > 1  # S3's transient errors are retried by the SDK, not by Step Functions
+    assert attempts > 1  # the SDK retries S3's transient errors before the state machine does
     assert worst_s < function_timeout_s("serialize_image_data")

@@ -116,6 +116,8 @@ def test_lambda_tasks_retry_transient_errors_with_jitter_and_nothing_final(key):
         assert all(retrier["JitterStrategy"] == "FULL" for retrier in task["Retry"]), name
         assert all(retrier["BackoffRate"] > 1 for retrier in task["Retry"]), name
         assert [c["ErrorEquals"] for c in task["Catch"]] == [["States.ALL"]], name
+        if name == "SerializeImageData":
+            assert "ImageUnavailable" in retried
         if name == "ClassifyImage":
             assert "EndpointThrottled" in retried
 
