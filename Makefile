@@ -35,6 +35,7 @@ SINCE ?=## report: first inference time to include (ISO 8601, UTC unless an offs
 UNTIL ?=## report: inference time to stop at, excluded (ISO 8601); empty = up to the last record
 TF_PLUGIN_DIR ?= /opt/tf-plugins## offline Terraform provider directory; the registry is used where it lacks the pinned provider
 TF_BACKEND_CONFIG ?=## TARGET=aws: file of S3 backend settings for remote Terraform state (optional)
+TF_VARS_FILE ?=## .tfvars(.json) file of Terraform variables for both roots, e.g. alert_email, instance_type (see terraform/*/variables.tf)
 LOG_LEVEL ?= WARNING## log verbosity of the Python tools (DEBUG, INFO, WARNING)
 
 export TARGET AWS_REGION LOG_LEVEL
@@ -155,7 +156,8 @@ report: $(STAMP) $(STACK) ## monitoring report from data capture -> reports/<tim
 # endpoint's hourly price, then asks unless YES=1) and exactly that plan is applied.
 TF_BACKEND_FILE = terraform/$(1)/backend_override.tf
 tf = TF_DATA_DIR=$(abspath $(BUILD))/terraform/$(1) terraform -chdir=terraform/$(1)
-tf_vars = -var 'aws_region=$(AWS_REGION)' $(if $(filter local,$(TARGET)),-var 'local_endpoint=$(AWS_ENDPOINT_URL)')
+tf_vars = -var 'aws_region=$(AWS_REGION)' $(if $(filter local,$(TARGET)),-var 'local_endpoint=$(AWS_ENDPOINT_URL)') \
+  $(if $(TF_VARS_FILE),-var-file='$(abspath $(TF_VARS_FILE))')
 serving_vars = -var-file=$(abspath $(BUILD))/base.tfvars.json -var-file=$(abspath $(BUILD))/model.tfvars.json \
   -var 'lambda_zip=$(abspath build/lambdas.zip)'
 

@@ -53,3 +53,14 @@ def test_the_plugin_directory_is_used_only_when_it_holds_the_pinned_provider(tmp
 
     (tmp_path / f"registry.terraform.io/hashicorp/aws/{pinned}").mkdir(parents=True)
     assert f"-plugin-dir={tmp_path}" in make("tf-lint", f"TF_PLUGIN_DIR={tmp_path}").stdout
+
+
+def test_a_variables_file_reaches_both_terraform_roots(tmp_path):
+    result = make("deploy", f"TF_VARS_FILE={tmp_path}/settings.tfvars")
+
+    assert result.returncode == 0, result.stderr
+    for root in ("base", "serving"):
+        plan = next(
+            line for line in result.stdout.splitlines() if f"chdir=terraform/{root} plan" in line
+        )
+        assert f"-var-file='{tmp_path}/settings.tfvars'" in plan
