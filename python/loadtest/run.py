@@ -57,7 +57,7 @@ from loadtest.images import Item, plan_items, read_test_keys, upload_drift
 from loadtest.results import display_path, report_paths, write_results
 from loadtest.schedule import poisson_arrivals
 from loadtest.tracker import MIN_POLL_S, PROGRESS_POLL_S, Tracker, describe_all
-from settings import CliError, get_logger, outputs, repo_root
+from settings import CliError, answered_yes, get_logger, outputs, repo_root
 
 log = get_logger("loadtest")
 
@@ -266,8 +266,7 @@ def confirm(estimate_usd: float, options: Options, target: str) -> None:
             f"the run is estimated at ${estimate_usd:.2f} (above ${CONFIRM_ABOVE_USD:.2f}) and "
             "there is no terminal to confirm it: pass --yes (make loadtest YES=1)"
         )
-    answer = input(f"Estimated AWS cost ${estimate_usd:.2f}. Start the run? [y/N] ")
-    if answer.strip().lower() not in ("y", "yes"):
+    if not answered_yes(f"Estimated AWS cost ${estimate_usd:.2f}. Start the run? [y/N] "):
         raise Declined("run not started")
 
 

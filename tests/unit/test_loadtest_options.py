@@ -84,7 +84,9 @@ class Terminal(io.StringIO):
         return True
 
 
-@pytest.mark.parametrize("answer, accepted", [("y\n", True), ("yes\n", True), ("\n", False)])
+@pytest.mark.parametrize(
+    "answer, accepted", [("y\n", True), ("yes\n", True), ("\n", False), ("", False)]
+)
 def test_expensive_aws_run_asks_on_a_terminal(monkeypatch, capsys, answer, accepted):
     monkeypatch.setattr(sys, "stdin", Terminal(answer))
     if accepted:
