@@ -27,10 +27,22 @@ from loadtest.run import (
     Deployment,
     Options,
     check_options,
+    finite_positive,
     run_loadtest,
     target_from_env,
 )
 from settings import repo_root, run_cli
+
+
+def positive_number(text: str) -> float:
+    """An argparse type: a finite number above 0 (``inf`` and ``nan`` are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not finite_positive(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, not {text}")
+    return value
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -45,8 +57,10 @@ def parse_args(argv: list[str] | None = None) -> Options:
         "arrivals at RATE/s for DURATION s; batch: one fan-out execution of N images",
     )
     parser.add_argument("--n", type=int, default=200, help="images (burst, batch)")
-    parser.add_argument("--rate", type=float, default=20.0, help="executions per second (stream)")
-    parser.add_argument("--duration", type=float, default=60.0, help="seconds (stream)")
+    parser.add_argument(
+        "--rate", type=positive_number, default=20.0, help="executions per second (stream)"
+    )
+    parser.add_argument("--duration", type=positive_number, default=60.0, help="seconds (stream)")
     parser.add_argument(
         "--concurrency",
         type=int,
@@ -89,7 +103,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     )
     parser.add_argument(
         "--wait-timeout",
-        type=float,
+        type=positive_number,
         default=600.0,
         help="seconds to wait after the last start before counting executions lost",
     )

@@ -23,6 +23,7 @@ the local stack only; the cost confirmation is for AWS only.
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import sys
@@ -174,8 +175,10 @@ def check_options(options: Options, target: str) -> None:
         raise InvalidArguments(f"--mode must be one of {', '.join(MODES)}, not {options.mode!r}")
     if options.mode in ("burst", "batch") and options.n < 1:
         raise InvalidArguments(f"--n must be at least 1, not {options.n}")
-    if options.mode == "stream" and not (options.rate > 0 and options.duration > 0):
-        raise InvalidArguments("--rate and --duration must be positive in stream mode")
+    if options.mode == "stream" and not (
+        finite_positive(options.rate) and finite_positive(options.duration)
+    ):
+        raise InvalidArguments("--rate and --duration must be finite and positive in stream mode")
     if options.concurrency < 1:
         raise InvalidArguments(f"--concurrency must be at least 1, not {options.concurrency}")
     if options.drift not in (0, 1):
@@ -186,13 +189,20 @@ def check_options(options: Options, target: str) -> None:
         raise InvalidArguments(f"--max-error-rate must lie in [0, 1], not {options.max_error_rate}")
     if options.max_executions < 1:
         raise InvalidArguments(f"--max-executions must be at least 1, not {options.max_executions}")
-    if options.wait_timeout <= 0:
-        raise InvalidArguments(f"--wait-timeout must be positive, not {options.wait_timeout}")
+    if not finite_positive(options.wait_timeout):
+        raise InvalidArguments(
+            f"--wait-timeout must be finite and positive, not {options.wait_timeout}"
+        )
     if options.faults > 0 and target != "local":
         raise FaultsNotSupported(
             f"--faults works on the local stack only (TARGET=local), not TARGET={target}: "
             "a real endpoint cannot be made to fail on purpose"
         )
+
+
+def finite_positive(value: float) -> bool:
+    """Above 0 and finite (``inf`` and ``nan`` are not)."""
+    return math.isfinite(value) and value > 0
 
 
 def lambda_functions(definition: dict) -> set[str]:
@@ -283,8 +293,18 @@ def run_loadtest(
     started = datetime.now(timezone.utc)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     run_id = f"lt-{stamp}-{secrets.token_hex(3)}"
-    offsets = poisson_arrivals(options.rate, options.duration, seed)
-    count = len(offsets) if options.mode == "stream" else options.n
+    offsets: list[float] = []
+    count = options.n
+    if options.mode == "stream":
+        expected = options.rate * options.duration
+        if expected > options.max_executions:  # refused before drawing as many arrivals
+            raise TooManyExecutions(
+                f"a stream of {options.rate:g}/s for {options.duration:g} s would send about "
+                f"{expected:.0f} images through the workflow, above --max-executions "
+                f"{options.max_executions} (make loadtest MAX_EXECUTIONS=...)"
+            )
+        offsets = poisson_arrivals(options.rate, options.duration, seed)
+        count = len(offsets)
     if count == 0:
         raise InvalidArguments(
             f"a stream of {options.rate}/s for {options.duration} s drew no arrival"
