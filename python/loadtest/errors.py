@@ -29,6 +29,10 @@ class NoTestImages(CliError):
     """The data bucket has no usable ``test.lst`` (run ``make data``)."""
 
 
+class DataBucketNotFound(CliError):
+    """The data bucket named by the Terraform outputs does not exist (destroyed, other TARGET)."""
+
+
 class BatchTooLarge(CliError):
     """The batch input would exceed Step Functions' 256 KiB payload limit."""
 
