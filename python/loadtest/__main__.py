@@ -3,7 +3,9 @@
 Run through ``make loadtest`` (which starts the local stack and passes MODE, N, RATE, DURATION,
 CONCURRENCY, DRIFT, FAULTS, MAX_ERROR_RATE, MAX_EXECUTIONS and YES). Exit status: 0 when nothing
 was lost and the error rate is within ``--max-error-rate``; 1 when the run finished but failed
-those checks (or the capture check); 2 for a usage or deployment error (nothing was started).
+those checks (or the capture check), or when a phase after the executions failed (the files are
+written all the same, ``failed_phases`` in their summary says what is missing); 2 for a usage or
+deployment error, or an AWS call that failed before anything was started.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ import signal
 from pathlib import Path
 
 from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
     EndpointConnectionError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
 )
 
-from loadtest.errors import AwsNotConfigured, AwsUnreachable, RunFailed
+from loadtest.errors import AwsCallFailed, AwsNotConfigured, AwsUnreachable, RunFailed
 from loadtest.results import display_path, table
 from loadtest.run import (
     MODES,
@@ -154,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         raise AwsUnreachable(f"{err}{hint}") from None
     except (NoRegionError, NoCredentialsError, PartialCredentialsError) as err:
         raise AwsNotConfigured(f"{err} (set AWS_REGION / credentials, or use make)") from None
+    except (ClientError, BotoCoreError) as err:
+        raise AwsCallFailed(str(err)) from None
     print(table(outcome.run, outcome.summary))
     print(f"results: {display_path(outcome.json_path, repo_root())}")
     if outcome.problems:
