@@ -23,6 +23,8 @@ from settings import CliError, get_logger, outputs, run_cli
 
 log = get_logger("monitor.alerts")
 
+# What json.loads raises for text that is not JSON, or JSON nested deeper than it can recurse.
+_NOT_JSON = (ValueError, RecursionError)
 # While this command reads, the messages it has seen stay hidden so no alert is read twice.
 READ_VISIBILITY_S = 30
 _MISSING_QUEUE_CODES = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
@@ -52,7 +54,7 @@ def parse(body: str, receipt_handle: str, sent_ms: str = "") -> Alert:
     """An alert from an SQS body: an SNS notification envelope, or a raw delivery."""
     try:
         envelope = json.loads(body)
-    except ValueError:
+    except _NOT_JSON:
         envelope = None
     if isinstance(envelope, dict) and envelope.get("Type") == "Notification":
         text = envelope.get("Message", "")
@@ -62,7 +64,7 @@ def parse(body: str, receipt_handle: str, sent_ms: str = "") -> Alert:
         text, timestamp, subject = body, sent_ms, ""
     try:
         message = json.loads(text)
-    except ValueError:
+    except _NOT_JSON:
         message = text
     if _is_event(message):  # an EventBridge rule's delivery: the event's type and detail
         subject = subject or message["detail-type"]
@@ -84,7 +86,7 @@ def _readable(name: str, value: Any) -> str:
     if name == "cause" and isinstance(value, str):
         try:
             cause = json.loads(value)
-        except ValueError:
+        except _NOT_JSON:
             return value
         if isinstance(cause, dict) and "errorMessage" in cause:
             return str(cause["errorMessage"])

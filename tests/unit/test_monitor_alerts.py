@@ -124,6 +124,20 @@ def test_alerts_sqs_refuses_to_release_are_counted_and_a_named_error(
     assert "shown and deleted" not in capsys.readouterr().out
 
 
+def test_json_nested_too_deeply_is_shown_as_text(topic_and_queue, capsys):
+    sns, _, topic, _ = topic_and_queue
+    deep = "[" * 50_000 + "]" * 50_000  # beyond json's recursion limit
+    sns.publish(TopicArn=topic, Message=deep)
+    cause = json.dumps({"errorMessage": "x"})[:-1] + ', "extra": ' + deep + "}"
+    message = {"execution": "run-1", "error": "ImageNotFound", "cause": cause}
+    sns.publish(TopicArn=topic, Subject="deep cause", Message=json.dumps(message))
+
+    assert alerts.main([]) == 0
+
+    out = capsys.readouterr().out
+    assert f"  {deep}\n" in out and f"  cause      {cause}\n" in out
+
+
 def test_a_deleted_queue_is_a_named_error(topic_and_queue):
     _, sqs, _, queue_url = topic_and_queue
     sqs.delete_queue(QueueUrl=queue_url)
