@@ -3,7 +3,9 @@
 Run through ``make loadtest`` (which starts the local stack and passes MODE, N, RATE, DURATION,
 CONCURRENCY, DRIFT, FAULTS, MAX_ERROR_RATE, MAX_EXECUTIONS and YES). Exit status: 0 when nothing
 was lost and the error rate is within ``--max-error-rate``; 1 when the run finished but failed
-those checks (or the capture check); 2 for a usage or deployment error (nothing was started).
+those checks (or the capture check), or when a phase after the executions failed (the files are
+written all the same, ``failed_phases`` in their summary says what is missing); 2 for a usage or
+deployment error, or an AWS call that failed before anything was started.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ import signal
 from pathlib import Path
 
 from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
     EndpointConnectionError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
 )
 
-from loadtest.errors import AwsNotConfigured, AwsUnreachable, RunFailed
+from loadtest.errors import AwsCallFailed, AwsNotConfigured, AwsUnreachable, RunFailed
 from loadtest.results import display_path, table
 from loadtest.run import (
     MODES,
@@ -27,10 +31,22 @@ from loadtest.run import (
     Deployment,
     Options,
     check_options,
+    finite_positive,
     run_loadtest,
     target_from_env,
 )
 from settings import repo_root, run_cli
+
+
+def positive_number(text: str) -> float:
+    """An argparse type: a finite number above 0 (``inf`` and ``nan`` are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not finite_positive(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, not {text}")
+    return value
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -45,8 +61,10 @@ def parse_args(argv: list[str] | None = None) -> Options:
         "arrivals at RATE/s for DURATION s; batch: one fan-out execution of N images",
     )
     parser.add_argument("--n", type=int, default=200, help="images (burst, batch)")
-    parser.add_argument("--rate", type=float, default=20.0, help="executions per second (stream)")
-    parser.add_argument("--duration", type=float, default=60.0, help="seconds (stream)")
+    parser.add_argument(
+        "--rate", type=positive_number, default=20.0, help="executions per second (stream)"
+    )
+    parser.add_argument("--duration", type=positive_number, default=60.0, help="seconds (stream)")
     parser.add_argument(
         "--concurrency",
         type=int,
@@ -89,7 +107,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     )
     parser.add_argument(
         "--wait-timeout",
-        type=float,
+        type=positive_number,
         default=600.0,
         help="seconds to wait after the last start before counting executions lost",
     )
@@ -140,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         raise AwsUnreachable(f"{err}{hint}") from None
     except (NoRegionError, NoCredentialsError, PartialCredentialsError) as err:
         raise AwsNotConfigured(f"{err} (set AWS_REGION / credentials, or use make)") from None
+    except (ClientError, BotoCoreError) as err:
+        raise AwsCallFailed(str(err)) from None
     print(table(outcome.run, outcome.summary))
     print(f"results: {display_path(outcome.json_path, repo_root())}")
     if outcome.problems:

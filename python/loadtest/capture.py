@@ -80,7 +80,7 @@ def _ids_in_file(body: bytes, ids: Container[str], low: datetime, high: datetime
             meta = json.loads(line).get("eventMetadata", {})
             # SageMaker writes whole seconds with "Z"; fractions and offsets are accepted too.
             when = datetime.fromisoformat(meta["inferenceTime"])
-        except (ValueError, KeyError, AttributeError, TypeError):
+        except (ValueError, RecursionError, KeyError, AttributeError, TypeError):
             continue  # not a record of ours: the monitor reports malformed lines, not this check
         if when.tzinfo is None:
             when = when.replace(tzinfo=timezone.utc)

@@ -29,6 +29,10 @@ class NoTestImages(CliError):
     """The data bucket has no usable ``test.lst`` (run ``make data``)."""
 
 
+class DataBucketNotFound(CliError):
+    """The data bucket named by the Terraform outputs does not exist (destroyed, other TARGET)."""
+
+
 class BatchTooLarge(CliError):
     """The batch input would exceed Step Functions' 256 KiB payload limit."""
 
@@ -61,3 +65,18 @@ class RunFailed(CliError):
     """
 
     exit_code = 1
+
+
+class ResultsIncomplete(CliError):
+    """The executions ran, but a later phase (histories, capture check, the local stack's
+    counters) failed: the records gathered so far were written, and the summary's
+    ``failed_phases`` names what is missing.
+
+    Exit code 1, like ``RunFailed``: the run did start executions.
+    """
+
+    exit_code = 1
+
+
+class AwsCallFailed(CliError):
+    """An AWS call failed before any execution started (access denied, throttled, ...)."""

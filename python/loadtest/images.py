@@ -13,11 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
+from botocore.exceptions import BotoCoreError, ClientError
 from PIL import UnidentifiedImageError
 from tqdm import tqdm
 
 from loadtest.drift import DRIFT_FRACTION, TRANSFORMS, altered_png
-from loadtest.errors import NoTestImages
+from loadtest.errors import DataBucketNotFound, NoTestImages
 from settings import get_logger
 
 log = get_logger("loadtest.images")
@@ -41,6 +42,10 @@ def read_test_keys(s3, bucket: str) -> list[str]:
         body = s3.get_object(Bucket=bucket, Key="test.lst")["Body"].read().decode("utf-8")
     except s3.exceptions.NoSuchKey:
         raise NoTestImages(f"s3://{bucket}/test.lst does not exist: run `make data`") from None
+    except s3.exceptions.NoSuchBucket:
+        raise DataBucketNotFound(
+            f"the data bucket {bucket} does not exist: run `make infra` (or check TARGET)"
+        ) from None
     keys = []
     for number, line in enumerate(body.splitlines(), start=1):
         if not line.strip():
@@ -84,8 +89,10 @@ def upload_drift(
 ) -> list[Item]:
     """Upload one altered image per distinct (source, kind) and point drifted items at it.
 
-    A source that is not a readable image cannot be altered: its items are sent unaltered (and
-    not marked as drift), so the workflow reports what is wrong with it, as for any other image.
+    A source that is missing or not a readable image cannot be altered: its items are sent
+    unaltered (and not marked as drift), so the workflow reports what is wrong with it, as for
+    any other image. Any other failure (or Ctrl-C) ends the upload: the altered images already
+    uploaded for the run are deleted, then the error goes on.
     """
     variants = sorted({(it.source_key, it.drift_kind) for it in items if it.drift_kind})
     if not variants:
@@ -94,7 +101,11 @@ def upload_drift(
 
     def make(numbered: tuple[int, tuple[str, str]]) -> tuple[str, str] | None:
         number, (source, kind) = numbered
-        png = s3.get_object(Bucket=bucket, Key=source)["Body"].read()
+        try:
+            png = s3.get_object(Bucket=bucket, Key=source)["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            log.warning("source image missing", extra={"fields": {"key": source}})
+            return source, kind
         # A per-variant seed keeps the noise reproducible whatever order the threads run in.
         rng = np.random.default_rng([seed, number])
         try:
@@ -111,14 +122,18 @@ def upload_drift(
         )
         return None
 
-    with (
-        ThreadPoolExecutor(threads) as pool,
-        tqdm(total=len(variants), desc="drift images", unit="img", disable=None) as bar,
-    ):
-        for failed in pool.map(make, enumerate(variants)):
-            if failed is not None:
-                del keys[failed]
-            bar.update()
+    try:
+        with (
+            ThreadPoolExecutor(threads) as pool,
+            tqdm(total=len(variants), desc="drift images", unit="img", disable=None) as bar,
+        ):
+            for failed in pool.map(make, enumerate(variants)):
+                if failed is not None:
+                    del keys[failed]
+                bar.update()
+    except BaseException:
+        _delete_run_uploads(s3, bucket, run_id)  # the pool has stopped: nothing more is written
+        raise
     out = []
     for it in items:
         variant = (it.source_key, it.drift_kind)
@@ -129,3 +144,18 @@ def upload_drift(
         else:
             out.append(replace(it, drift_kind=""))
     return out
+
+
+def _delete_run_uploads(s3, bucket: str, run_id: str) -> None:
+    """Delete the altered images of an aborted upload (best effort: the upload's error matters)."""
+    prefix = f"{DRIFT_PREFIX}/{run_id}/"
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            objects = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+            if objects:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
+    except (ClientError, BotoCoreError) as err:
+        log.warning(
+            "altered images may be left behind",
+            extra={"fields": {"prefix": f"s3://{bucket}/{prefix}", "error": str(err)}},
+        )

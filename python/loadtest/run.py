@@ -4,7 +4,10 @@ Order of work: check the options (nothing starts when they are wrong), look at w
 (state machine, Lambda sizes, endpoint instance type and capture sampling), estimate the cost
 (and ask on AWS), pick the images (and upload the altered ones), switch faults on (local stack
 only), start and wait for the executions, switch faults off, read every history, build one record
-per image, check the data capture, write the files.
+per image, check the data capture, write the files. Once the executions have run, nothing they
+did is lost to a failing call: a phase that fails (the histories, the capture check, the local
+stack's counters) is named in the summary's ``failed_phases``, its figures are ``null``, the files
+are written with every record, and then the run ends with ``ResultsIncomplete``.
 
 Endpoint invocations (what the capture check compares with): the classify Task attempts that
 ended ``TaskSucceeded`` in the run's histories, retries included. The classify Lambda makes one
@@ -23,6 +26,7 @@ the local stack only; the cost confirmation is for AWS only.
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import sys
@@ -33,10 +37,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from tqdm import tqdm
 
 from loadtest import capture, cost, submit
@@ -48,6 +53,7 @@ from loadtest.errors import (
     FaultsNotSupported,
     InvalidArguments,
     LocalStackControlError,
+    ResultsIncomplete,
     TooManyExecutions,
     WorkflowNotDeployed,
 )
@@ -57,7 +63,7 @@ from loadtest.images import Item, plan_items, read_test_keys, upload_drift
 from loadtest.results import display_path, report_paths, write_results
 from loadtest.schedule import poisson_arrivals
 from loadtest.tracker import MIN_POLL_S, PROGRESS_POLL_S, Tracker, describe_all
-from settings import CliError, get_logger, outputs, repo_root
+from settings import CliError, answered_yes, get_logger, outputs, repo_root
 
 log = get_logger("loadtest")
 
@@ -68,6 +74,7 @@ MAX_INPUT_BYTES = 256 * 1024
 # Capture on the local stack is written on flush; on AWS it appears within minutes.
 CAPTURE_WAIT_S = {"local": (30.0, 0.5), "aws": (900.0, 30.0)}
 HISTORY_THREADS = 8
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -174,8 +181,10 @@ def check_options(options: Options, target: str) -> None:
         raise InvalidArguments(f"--mode must be one of {', '.join(MODES)}, not {options.mode!r}")
     if options.mode in ("burst", "batch") and options.n < 1:
         raise InvalidArguments(f"--n must be at least 1, not {options.n}")
-    if options.mode == "stream" and not (options.rate > 0 and options.duration > 0):
-        raise InvalidArguments("--rate and --duration must be positive in stream mode")
+    if options.mode == "stream" and not (
+        finite_positive(options.rate) and finite_positive(options.duration)
+    ):
+        raise InvalidArguments("--rate and --duration must be finite and positive in stream mode")
     if options.concurrency < 1:
         raise InvalidArguments(f"--concurrency must be at least 1, not {options.concurrency}")
     if options.drift not in (0, 1):
@@ -186,13 +195,20 @@ def check_options(options: Options, target: str) -> None:
         raise InvalidArguments(f"--max-error-rate must lie in [0, 1], not {options.max_error_rate}")
     if options.max_executions < 1:
         raise InvalidArguments(f"--max-executions must be at least 1, not {options.max_executions}")
-    if options.wait_timeout <= 0:
-        raise InvalidArguments(f"--wait-timeout must be positive, not {options.wait_timeout}")
+    if not finite_positive(options.wait_timeout):
+        raise InvalidArguments(
+            f"--wait-timeout must be finite and positive, not {options.wait_timeout}"
+        )
     if options.faults > 0 and target != "local":
         raise FaultsNotSupported(
             f"--faults works on the local stack only (TARGET=local), not TARGET={target}: "
             "a real endpoint cannot be made to fail on purpose"
         )
+
+
+def finite_positive(value: float) -> bool:
+    """Above 0 and finite (``inf`` and ``nan`` are not)."""
+    return math.isfinite(value) and value > 0
 
 
 def lambda_functions(definition: dict) -> set[str]:
@@ -266,8 +282,7 @@ def confirm(estimate_usd: float, options: Options, target: str) -> None:
             f"the run is estimated at ${estimate_usd:.2f} (above ${CONFIRM_ABOVE_USD:.2f}) and "
             "there is no terminal to confirm it: pass --yes (make loadtest YES=1)"
         )
-    answer = input(f"Estimated AWS cost ${estimate_usd:.2f}. Start the run? [y/N] ")
-    if answer.strip().lower() not in ("y", "yes"):
+    if not answered_yes(f"Estimated AWS cost ${estimate_usd:.2f}. Start the run? [y/N] "):
         raise Declined("run not started")
 
 
@@ -284,8 +299,18 @@ def run_loadtest(
     started = datetime.now(timezone.utc)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     run_id = f"lt-{stamp}-{secrets.token_hex(3)}"
-    offsets = poisson_arrivals(options.rate, options.duration, seed)
-    count = len(offsets) if options.mode == "stream" else options.n
+    offsets: list[float] = []
+    count = options.n
+    if options.mode == "stream":
+        expected = options.rate * options.duration
+        if expected > options.max_executions:  # refused before drawing as many arrivals
+            raise TooManyExecutions(
+                f"a stream of {options.rate:g}/s for {options.duration:g} s would send about "
+                f"{expected:.0f} images through the workflow, above --max-executions "
+                f"{options.max_executions} (make loadtest MAX_EXECUTIONS=...)"
+            )
+        offsets = poisson_arrivals(options.rate, options.duration, seed)
+        count = len(offsets)
     if count == 0:
         raise InvalidArguments(
             f"a stream of {options.rate}/s for {options.duration} s drew no arrival"
@@ -338,20 +363,44 @@ def run_loadtest(
     submissions, ended = _drive(
         options, deployment, clients, state_machine_arn, run_id, items, offsets, local_url
     )
-    endpoint_seen = (
-        counters_delta(counters_before, endpoint_counters(local_url, deployment.endpoint_name))
-        if local
-        else None
-    )
-    histories = _histories(clients, list(ended))
-    records = (_batch_records if batch else _single_records)(submissions, ended, histories)
+    # The executions have run: from here on, a phase whose calls fail leaves its figures unknown
+    # (None), is named in the summary's `failed_phases`, and the records are written all the same.
+    failed: dict[str, str] = {}
+    endpoint_seen = None
+    if local:
+        endpoint_seen = _attempt(
+            failed,
+            "endpoint counters",
+            lambda: counters_delta(
+                counters_before, endpoint_counters(local_url, deployment.endpoint_name)
+            ),
+        )
+    histories = _attempt(failed, "histories", lambda: _histories(clients, list(ended)))
+    parsed = {} if histories is None else histories
+    records = (_batch_records if batch else _single_records)(submissions, ended, parsed)
     finished = datetime.now(timezone.utc)
 
-    invocations, inference_ids = endpoint_invocations(histories, deployment.classify_function)
-    capture_records, capture_check, capture_problems = _check_capture(
-        clients, deployment, workflow, target, local_url, records, inference_ids, invocations
-    )
+    invocations, inference_ids = endpoint_invocations(parsed, deployment.classify_function)
+    checked = None
+    if histories is not None:  # without them there are no invocations to compare with
+        checked = _attempt(
+            failed,
+            "capture check",
+            lambda: _check_capture(
+                clients,
+                deployment,
+                workflow,
+                target,
+                local_url,
+                records,
+                inference_ids,
+                invocations,
+            ),
+        )
+    capture_records, capture_check, capture_problems = checked or (None, "not checked", [])
     core = summarize(records)
+    known = histories is not None
+    breakdown = cost.estimate(_usage(parsed, workflow, core.wall_s)) if known else None
     summary = {
         "submitted": core.submitted,
         "succeeded": core.succeeded,
@@ -360,15 +409,19 @@ def run_loadtest(
         "throughput": round(core.throughput, 2),
         "latency_ms": {k: None if v is None else round(v, 1) for k, v in core.latency_ms.items()},
         "capture_records": capture_records,
-        "endpoint_invocations": invocations,
-        "estimated_cost_usd": 0.0,
+        "endpoint_invocations": invocations if known else None,
+        "estimated_cost_usd": breakdown["total"] if breakdown else None,
         "error_rate": round(core.error_rate, 4),
-        "retries": sum(facts.retries for facts in histories.values()),
-        "alerts_published": sum(
-            1
-            for facts in histories.values()
-            for a in facts.attempts
-            if a.resource_type == "sns" and a.outcome == "succeeded"
+        "retries": sum(facts.retries for facts in parsed.values()) if known else None,
+        "alerts_published": (
+            sum(
+                1
+                for facts in parsed.values()
+                for a in facts.attempts
+                if a.resource_type == "sns" and a.outcome == "succeeded"
+            )
+            if known
+            else None
         ),
         "wall_s": round(core.wall_s, 3),
         "max_start_lag_ms": (
@@ -378,10 +431,10 @@ def run_loadtest(
         ),
         "capture_check": capture_check,
         "local_stack_endpoint": endpoint_seen,
-        "cost_breakdown_usd": cost.estimate(_usage(histories, workflow, core.wall_s)),
+        "cost_breakdown_usd": breakdown,
         "prices_as_of": cost.PRICES_AS_OF,
+        "failed_phases": failed,
     }
-    summary["estimated_cost_usd"] = summary["cost_breakdown_usd"]["total"]
     run = {
         "run_id": run_id,
         "mode": options.mode,
@@ -399,6 +452,12 @@ def run_loadtest(
     }
     json_path, csv_path = report_paths(options.reports_dir, stamp)
     write_results(json_path, csv_path, display_path(csv_path, repo_root()), run, summary, records)
+    if failed:
+        raise ResultsIncomplete(
+            "; ".join(f"{phase} failed: {error}" for phase, error in failed.items())
+            + f"; the {len(records)} records gathered are in "
+            + display_path(json_path, repo_root())
+        )
     problems = failures(core, options.max_error_rate)
     if capture_check == "mismatch":
         problems.append(
@@ -408,6 +467,16 @@ def run_loadtest(
     if batch:
         problems += batch_count_problems(ended, records)
     return Outcome(run, summary, records, problems, json_path, csv_path)
+
+
+def _attempt(failed: dict[str, str], phase: str, call: Callable[[], T]) -> T | None:
+    """``call()``, or ``None`` when an AWS or local-stack call in it fails (noted in ``failed``)."""
+    try:
+        return call()
+    except (ClientError, BotoCoreError, LocalStackControlError) as err:
+        log.warning("phase failed", extra={"fields": {"phase": phase, "error": str(err)}})
+        failed[phase] = str(err)
+        return None
 
 
 def _drive(

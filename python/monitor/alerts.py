@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -22,6 +23,8 @@ from settings import CliError, get_logger, outputs, run_cli
 
 log = get_logger("monitor.alerts")
 
+# What json.loads raises for text that is not JSON, or JSON nested deeper than it can recurse.
+_NOT_JSON = (ValueError, RecursionError)
 # While this command reads, the messages it has seen stay hidden so no alert is read twice.
 READ_VISIBILITY_S = 30
 _MISSING_QUEUE_CODES = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
@@ -33,6 +36,10 @@ class AlertQueueNotFound(CliError):
 
 class AlertQueueUnreachable(CliError):
     """SQS could not be reached (local stack down, no network, no credentials)."""
+
+
+class AlertsNotReleased(CliError):
+    """SQS refused to delete (``--ack``) or to make visible again some of the alerts shown."""
 
 
 @dataclass
@@ -47,7 +54,7 @@ def parse(body: str, receipt_handle: str, sent_ms: str = "") -> Alert:
     """An alert from an SQS body: an SNS notification envelope, or a raw delivery."""
     try:
         envelope = json.loads(body)
-    except ValueError:
+    except _NOT_JSON:
         envelope = None
     if isinstance(envelope, dict) and envelope.get("Type") == "Notification":
         text = envelope.get("Message", "")
@@ -57,7 +64,7 @@ def parse(body: str, receipt_handle: str, sent_ms: str = "") -> Alert:
         text, timestamp, subject = body, sent_ms, ""
     try:
         message = json.loads(text)
-    except ValueError:
+    except _NOT_JSON:
         message = text
     if _is_event(message):  # an EventBridge rule's delivery: the event's type and detail
         subject = subject or message["detail-type"]
@@ -79,7 +86,7 @@ def _readable(name: str, value: Any) -> str:
     if name == "cause" and isinstance(value, str):
         try:
             cause = json.loads(value)
-        except ValueError:
+        except _NOT_JSON:
             return value
         if isinstance(cause, dict) and "errorMessage" in cause:
             return str(cause["errorMessage"])
@@ -124,17 +131,21 @@ def _in_batches(alerts: list[Alert]) -> Iterable[list[Alert]]:
         yield alerts[start : start + 10]
 
 
-def release(client: Any, queue_url: str, alerts: list[Alert], delete: bool) -> None:
-    """Delete the alerts (``--ack``), or make them visible again for the next reader."""
+def release(client: Any, queue_url: str, alerts: list[Alert], delete: bool) -> list[dict]:
+    """Delete the alerts (``--ack``), or make them visible again for the next reader; the
+    entries SQS refused (its ``Failed`` lists: ``Id``, ``Code``, ``Message``)."""
+    refused = []
     for batch in _in_batches(alerts):
         handles = [{"Id": str(i), "ReceiptHandle": a.receipt_handle} for i, a in enumerate(batch)]
         if delete:
-            client.delete_message_batch(QueueUrl=queue_url, Entries=handles)
+            response = client.delete_message_batch(QueueUrl=queue_url, Entries=handles)
         else:
-            client.change_message_visibility_batch(
+            response = client.change_message_visibility_batch(
                 QueueUrl=queue_url,
                 Entries=[entry | {"VisibilityTimeout": 0} for entry in handles],
             )
+        refused += response.get("Failed", [])
+    return refused
 
 
 def main(argv: Iterable[str] | None = None) -> int:
@@ -147,7 +158,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         alerts = read_all(client, queue_url)
         for alert in alerts:
             print(format_alert(alert) + "\n")
-        release(client, queue_url, alerts, delete=args.ack)
+        refused = release(client, queue_url, alerts, delete=args.ack)
     except ClientError as err:
         code = err.response.get("Error", {}).get("Code", "")
         if code in _MISSING_QUEUE_CODES:
@@ -155,13 +166,26 @@ def main(argv: Iterable[str] | None = None) -> int:
         raise AlertQueueUnreachable(f"{code}: {err}") from None
     except BotoCoreError as err:
         raise AlertQueueUnreachable(str(err)) from None
+    deleted = len(alerts) - len(refused) if args.ack else 0
+    log.info("read", extra={"fields": {"alerts": len(alerts), "deleted": deleted}})
+    if refused:
+        codes = Counter(str(entry.get("Code")) for entry in refused)
+        done = (
+            f", {deleted} deleted; {len(refused)} could not be deleted"
+            if args.ack
+            else f"; {len(refused)} could not be made visible again (they reappear within "
+            f"{READ_VISIBILITY_S} s)"
+        )
+        raise AlertsNotReleased(
+            f"{len(alerts)} alert(s) shown{done}: "
+            + ", ".join(f"{n} x {code}" for code, n in codes.items())
+        )
     if not alerts:
         print(f"no alerts in {queue_url}")
     elif args.ack:
-        print(f"{len(alerts)} alert(s) shown and deleted")
+        print(f"{deleted} alert(s) shown and deleted")
     else:
         print(f"{len(alerts)} alert(s) shown; they stay in the queue (`--ack` deletes them)")
-    log.info("read", extra={"fields": {"alerts": len(alerts), "deleted": args.ack}})
     return 0
 
 

@@ -319,12 +319,17 @@ def _load_json(line: bytes | str) -> Any:
     ``json`` decides, so the same lines are accepted, with the same strings, objects and lists.
     Numbers: floats are the same (both round correctly); integers beyond 64 bits come as floats
     from orjson (as ``float()`` of the integer: what ``_probabilities`` makes of them anyway) or
-    are refused (beyond the float range) and then read by ``json``.
+    are refused (beyond the float range) and then read by ``json``. Nesting deeper than orjson
+    allows (1024 levels) is refused by both: ``json`` runs out of recursion, raised here as the
+    ``ValueError`` of any other line that cannot be read.
     """
     try:
         return orjson.loads(line)
     except orjson.JSONDecodeError:
-        return json.loads(line)
+        try:
+            return json.loads(line)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
 
 def _parse_time_us(text: Any) -> int:
@@ -442,7 +447,7 @@ class CaptureParser:
             try:
                 raw = binascii.a2b_base64(input_data, strict_mode=True)
                 image = read_image(raw)
-            except (binascii.Error, ImageDecodeError):
+            except ValueError:  # binascii.Error, non-ASCII text, ImageDecodeError
                 return "undecodable_input"
             width, height, input_bytes = image.width, image.height, len(raw)
             self._wait_for(input_data, image, input_bytes, row)

@@ -6,8 +6,16 @@ but what the standard credential chain already provides. boto3 honours ``AWS_END
 its own, so no code path below this package (and none in a Lambda) knows which target it runs on.
 """
 
-from settings.cli import CliError, run_cli
+from settings.cli import CliError, answered_yes, run_cli
 from settings.logs import get_logger
 from settings.outputs import MissingOutputs, outputs, repo_root
 
-__all__ = ["CliError", "MissingOutputs", "get_logger", "outputs", "repo_root", "run_cli"]
+__all__ = [
+    "CliError",
+    "MissingOutputs",
+    "answered_yes",
+    "get_logger",
+    "outputs",
+    "repo_root",
+    "run_cli",
+]

@@ -12,6 +12,17 @@ class CliError(Exception):
     exit_code = 2
 
 
+def answered_yes(prompt: str) -> bool:
+    """Ask ``prompt`` on the terminal: ``y`` or ``yes`` is yes; any other answer, or the end of
+    the input (Ctrl-D), is no."""
+    try:
+        answer = input(prompt)
+    except EOFError:
+        print()  # end the prompt's line
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
 def run_cli(main: Callable[[], int | None]) -> None:
     """Run ``main`` and turn ``CliError`` (and Ctrl-C) into a one-line message and exit code."""
     try:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from loadtest.cost import PRICES_AS_OF, hourly_price
 from loadtest.errors import UnknownInstancePrice
-from settings.cli import CliError, run_cli
+from settings.cli import CliError, answered_yes, run_cli
 
 HOURS_PER_MONTH = 730
 VERBS = {
@@ -144,8 +144,7 @@ def confirm(assume_yes: bool) -> None:
         return
     if not sys.stdin.isatty():
         raise NotConfirmed("no terminal to ask on: run again with YES=1 to apply these changes")
-    answer = input("Apply these changes? [y/N] ").strip().lower()
-    if answer not in ("y", "yes"):
+    if not answered_yes("Apply these changes? [y/N] "):
         raise NotConfirmed("answered no")
 
 

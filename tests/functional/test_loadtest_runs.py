@@ -205,3 +205,65 @@ def test_cli_exits_1_when_the_error_rate_is_above_the_limit(deployed, local_stac
         "UnsupportedImageFormat": 1,
         "succeeded": 10,
     }
+
+
+def run_cli(tmp_path: Path, outputs: dict, *arguments: str) -> subprocess.CompletedProcess:
+    """``python -m loadtest`` on the local stack, with these serving outputs."""
+    write_outputs(tmp_path / "outputs", "serving", outputs)
+    env = {**os.environ, "TARGET": "local", "OUTPUTS_DIR": str(tmp_path / "outputs")}
+    command = [sys.executable, "-m", "loadtest", "--reports-dir", str(tmp_path / "reports")]
+    return subprocess.run(
+        [*command, *arguments], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_a_phase_failing_after_the_executions_keeps_every_record(deployed, tmp_path):
+    # The capture check reads a bucket that does not exist: S3 answers NoSuchBucket once the
+    # executions have run. Their records are written all the same, and the summary says why the
+    # capture figures are missing.
+    outputs = {**deployed.outputs, "capture_s3_uri": "s3://no-such-capture-bucket/datacapture"}
+    result = run_cli(tmp_path, outputs, "--mode", "burst", "--n", "4", "--seed", "1")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ResultsIncomplete: capture check failed: "), last
+    assert "NoSuchBucket" in last and "the 4 records gathered are in " in last
+    (written,) = (tmp_path / "reports").glob("loadtest-*.json")
+    summary = json.loads(written.read_text())["summary"]
+    assert list(summary["failed_phases"]) == ["capture check"]
+    assert (summary["capture_check"], summary["capture_records"]) == ("not checked", None)
+    assert summary["submitted"] == 4 and summary["lost"] == 0
+    assert summary["endpoint_invocations"] == summary["local_stack_endpoint"]["answered"]
+    with written.with_suffix(".csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 4 and all(row["execution_arn"] and row["stop"] for row in rows)
+    assert not list((tmp_path / "reports").glob(".*.tmp"))
+
+
+def test_an_aws_error_before_the_run_is_one_line_and_leaves_no_altered_image(deployed, tmp_path):
+    # A data set of its own, one source of which S3 refuses to read (archived: InvalidObjectState).
+    s3 = boto3.client("s3")
+    bucket = f"loadtest-archived-{os.getpid()}"
+    s3.create_bucket(Bucket=bucket)
+    keys = [f"test/bicycle/bright{i}.png" for i in range(5)] + ["test/motorcycle/archived.png"]
+    lines = [f"{i}\t0\t{key}" for i, key in enumerate(keys)]
+    s3.put_object(Bucket=bucket, Key="test.lst", Body="\n".join(lines) + "\n")
+    for key in keys[:-1]:
+        s3.put_object(Bucket=bucket, Key=key, Body=png(250))
+    s3.put_object(Bucket=bucket, Key=keys[-1], Body=png(5), StorageClass="GLACIER")
+    seed = next(
+        seed
+        for seed in range(100)
+        if any(
+            it.drift_kind and it.source_key == keys[-1] for it in plan_items(keys, 20, True, seed)
+        )
+    )
+    outputs = {**deployed.outputs, "data_bucket": bucket}
+    arguments = ["--mode", "batch", "--n", "20", "--drift", "1", "--seed", str(seed)]
+    result = run_cli(tmp_path, outputs, *arguments)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: AwsCallFailed: ")
+    assert "InvalidObjectState" in result.stderr
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=f"{DRIFT_PREFIX}/")
+    assert not (tmp_path / "reports").exists()  # nothing was started

@@ -63,6 +63,7 @@ def test_counts_only_the_runs_ids_within_the_run(s3):
             capture_line("run-batch-0", now - timedelta(hours=3)),  # same id, long ago
             capture_line("run-batch-0", now),
             "{not json",
+            "[" * 50_000 + "]" * 50_000,  # nested deeper than json can recurse
         ],
     )
     put(s3, "Canary", now, [capture_line("run-batch-1", now - timedelta(seconds=5))])

@@ -6,11 +6,12 @@ from collections import Counter
 import boto3
 import numpy as np
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from PIL import Image
 
 from loadtest.drift import DRIFT_FRACTION, TRANSFORMS, altered_png
-from loadtest.errors import NoTestImages
+from loadtest.errors import DataBucketNotFound, NoTestImages
 from loadtest.images import DRIFT_PREFIX, drift_key, plan_items, read_test_keys, upload_drift
 from monitor.image_stats import image_stats
 
@@ -114,6 +115,11 @@ def test_read_test_keys_without_test_lst_is_a_named_error(bucket):
         read_test_keys(bucket, "data")
 
 
+def test_a_missing_data_bucket_is_a_named_error(bucket):
+    with pytest.raises(DataBucketNotFound, match="no-such-bucket does not exist"):
+        read_test_keys(bucket, "no-such-bucket")
+
+
 def test_read_test_keys_rejects_a_malformed_line(bucket):
     bucket.put_object(Bucket="data", Key="test.lst", Body="0\t0\ttrain/bicycle/x.png\n")
     with pytest.raises(NoTestImages, match="line 1"):
@@ -153,3 +159,26 @@ def test_a_source_that_is_not_an_image_is_sent_unaltered(bucket):
         else:
             assert after.drift_kind == before.drift_kind
     assert any(p.drift_kind and p.source_key == KEYS[0] for p in planned)
+
+
+def test_a_missing_source_is_sent_unaltered(bucket):
+    bucket.delete_object(Bucket="data", Key=KEYS[0])
+    planned = plan_items(KEYS, 20, drift=True, seed=6)
+    items = upload_drift(bucket, "data", "run-3", planned, 6)
+    assert any(p.drift_kind and p.source_key == KEYS[0] for p in planned)
+    for before, after in zip(planned, items):
+        if before.source_key == KEYS[0]:
+            assert (after.s3_key, after.drift_kind) == (KEYS[0], "")
+        else:
+            assert after.drift_kind == before.drift_kind
+
+
+def test_an_aborted_upload_leaves_no_altered_image_behind(bucket):
+    planned = plan_items(KEYS, 40, drift=True, seed=4)
+    # The last source read (one thread, sources in key order) is archived: S3 refuses to read it
+    # (InvalidObjectState), after the altered copies of the other sources were uploaded.
+    last = max(it.source_key for it in planned if it.drift_kind)
+    bucket.put_object(Bucket="data", Key=last, Body=textured_png(0), StorageClass="GLACIER")
+    with pytest.raises(ClientError, match="InvalidObjectState"):
+        upload_drift(bucket, "data", "run-4", planned, 4, threads=1)
+    assert bucket.list_objects_v2(Bucket="data", Prefix=f"{DRIFT_PREFIX}/").get("Contents") is None

@@ -18,6 +18,7 @@ from loadtest.errors import (
     TooManyExecutions,
     WorkflowNotDeployed,
 )
+from loadtest.__main__ import parse_args
 from loadtest.run import Deployment, Options, check_options, confirm, run_loadtest
 from settings import MissingOutputs
 
@@ -38,6 +39,9 @@ DEPLOYMENT = Deployment(
         (Options(mode="trickle"), "--mode"),
         (Options(mode="burst", n=0), "--n"),
         (Options(mode="stream", rate=0), "--rate"),
+        (Options(mode="stream", rate=float("inf")), "--rate"),
+        (Options(mode="stream", duration=float("nan")), "--duration"),
+        (Options(mode="burst", wait_timeout=float("inf")), "--wait-timeout"),
         (Options(mode="burst", concurrency=0), "--concurrency"),
         (Options(mode="burst", drift=2), "--drift"),
         (Options(mode="burst", faults=1.0), "--faults"),
@@ -70,6 +74,27 @@ def test_runs_above_the_cap_are_refused_before_anything_starts(options):
         run_loadtest(options, DEPLOYMENT, clients=None, target="aws")
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        Options(mode="stream", rate=1e12, duration=60, max_executions=500),  # 6e13 arrivals
+        Options(mode="burst", n=501, duration=float("inf"), max_executions=500),  # not a stream
+    ],
+)
+def test_no_arrivals_are_drawn_beyond_the_cap_or_outside_stream_mode(options):
+    with pytest.raises(TooManyExecutions, match="above --max-executions 500"):
+        run_loadtest(options, DEPLOYMENT, clients=None, target="aws")
+
+
+@pytest.mark.parametrize("option", ["--rate", "--duration", "--wait-timeout"])
+@pytest.mark.parametrize("value", ["inf", "nan", "0", "-1", "fast"])
+def test_the_cli_wants_finite_positive_rates_and_durations(capsys, option, value):
+    with pytest.raises(SystemExit) as stopped:
+        parse_args(["--mode", "burst", option, value])
+    assert stopped.value.code == 2
+    assert f"argument {option}: " in capsys.readouterr().err
+
+
 def test_expensive_aws_run_without_terminal_or_yes_is_refused(monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     with pytest.raises(ConfirmationRequired, match="--yes"):
@@ -84,7 +109,9 @@ class Terminal(io.StringIO):
         return True
 
 
-@pytest.mark.parametrize("answer, accepted", [("y\n", True), ("yes\n", True), ("\n", False)])
+@pytest.mark.parametrize(
+    "answer, accepted", [("y\n", True), ("yes\n", True), ("\n", False), ("", False)]
+)
 def test_expensive_aws_run_asks_on_a_terminal(monkeypatch, capsys, answer, accepted):
     monkeypatch.setattr(sys, "stdin", Terminal(answer))
     if accepted:

@@ -99,6 +99,45 @@ def test_ack_deletes_what_was_shown(topic_and_queue, capsys):
     assert capsys.readouterr().out.startswith("no alerts in ")
 
 
+@pytest.mark.parametrize("ack", [True, False])
+def test_alerts_sqs_refuses_to_release_are_counted_and_a_named_error(
+    topic_and_queue, monkeypatch, capsys, ack
+):
+    sns, _, topic, _ = topic_and_queue
+    publish_failure(sns, topic, "test/a.png")
+    publish_failure(sns, topic, "test/b.png")
+    read_all = alerts.read_all
+
+    def read_with_one_stale_handle(client, queue_url):
+        shown = read_all(client, queue_url)
+        shown[0].receipt_handle = "a-receipt-handle-sqs-no-longer-knows"
+        return shown
+
+    monkeypatch.setattr(alerts, "read_all", read_with_one_stale_handle)
+    with pytest.raises(alerts.AlertsNotReleased) as refused:
+        alerts.main(["--ack"] if ack else [])
+    if ack:
+        assert str(refused.value).startswith("2 alert(s) shown, 1 deleted; 1 could not be deleted")
+    else:
+        assert str(refused.value).startswith("2 alert(s) shown; 1 could not be made visible")
+    assert str(refused.value).endswith(": 1 x ReceiptHandleIsInvalid")
+    assert "shown and deleted" not in capsys.readouterr().out
+
+
+def test_json_nested_too_deeply_is_shown_as_text(topic_and_queue, capsys):
+    sns, _, topic, _ = topic_and_queue
+    deep = "[" * 50_000 + "]" * 50_000  # beyond json's recursion limit
+    sns.publish(TopicArn=topic, Message=deep)
+    cause = json.dumps({"errorMessage": "x"})[:-1] + ', "extra": ' + deep + "}"
+    message = {"execution": "run-1", "error": "ImageNotFound", "cause": cause}
+    sns.publish(TopicArn=topic, Subject="deep cause", Message=json.dumps(message))
+
+    assert alerts.main([]) == 0
+
+    out = capsys.readouterr().out
+    assert f"  {deep}\n" in out and f"  cause      {cause}\n" in out
+
+
 def test_a_deleted_queue_is_a_named_error(topic_and_queue):
     _, sqs, _, queue_url = topic_and_queue
     sqs.delete_queue(QueueUrl=queue_url)

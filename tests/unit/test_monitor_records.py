@@ -130,6 +130,30 @@ def test_outputs_are_read_as_json_reads_them(images, output, encoding):
         assert all(type(p) is float for p in parsed.probabilities[0])
 
 
+@pytest.mark.parametrize("encoding", ["JSON", "BASE64"])
+def test_json_nested_too_deeply_is_counted_not_raised(images, encoding):
+    deep = "[" * 100_000 + "]" * 100_000  # beyond orjson's 1024 levels and json's recursion
+    lines = [v["line"] for v in valid_lines(images[:2])]
+    record = json.loads(lines[0])
+    data = base64.b64encode(deep.encode()).decode() if encoding == "BASE64" else deep
+    record["captureData"]["endpointOutput"].update(data=data, encoding=encoding)
+
+    parsed = parse_lines([json.dumps(record), lines[1], deep], n_classes=2)
+
+    assert len(parsed) == 1
+    assert dict(parsed.malformed) == {"undecodable_output": 1, "bad_json": 1}
+
+
+def test_input_data_that_is_not_ascii_is_undecodable_input(images):
+    lines = [v["line"] for v in valid_lines(images[:2])]
+    record = json.loads(lines[0])
+    record["captureData"]["endpointInput"]["data"] = "iVBORw0KGgo\u00e9"
+
+    parsed = parse_lines([json.dumps(record), lines[1]], n_classes=2)
+
+    assert len(parsed) == 1 and dict(parsed.malformed) == {"undecodable_input": 1}
+
+
 def test_wrong_number_of_probabilities_only_counts_when_the_labels_are_known(images):
     line = valid_lines(images[:1])[0]["line"]
     three = json.loads(line)

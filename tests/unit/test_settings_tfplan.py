@@ -90,6 +90,26 @@ def test_confirmation_without_terminal_needs_yes(plan, tmp_path, monkeypatch):
     assert tfplan.main() == 0
 
 
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("answer, applied", [("yes\n", True), ("n\n", False), ("", False)])
+def test_the_terminal_answer_decides_and_end_of_input_is_no(
+    plan, tmp_path, monkeypatch, answer, applied
+):
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    monkeypatch.setattr(sys, "stdin", Terminal(answer))  # "": Ctrl-D at the prompt
+    monkeypatch.setattr(sys, "argv", ["tfplan", str(path), "--root", "serving", "--aws"])
+    if applied:
+        assert tfplan.main() == 0
+    else:
+        with pytest.raises(tfplan.NotConfirmed, match="answered no"):
+            tfplan.main()
+
+
 def test_a_file_that_is_not_a_plan_is_a_named_error(tmp_path):
     path = tmp_path / "plan.json"
     path.write_text("not json")
