@@ -21,7 +21,7 @@ from etl.errors import DataDirBusy
 from etl.extract import Tarball
 from etl.load import SyncResult
 from etl.transform import Manifest
-from settings import MissingOutputs, get_logger, outputs, repo_root
+from settings import get_logger, outputs, repo_root
 
 log = get_logger("etl")
 
@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = run(
         classes,
         data_dir=args.data_dir,
-        bucket=_data_bucket(),
+        bucket=outputs("base")["data_bucket"],
         tarball=args.tarball,
         url=args.url,
         md5=args.md5,
@@ -148,13 +148,6 @@ def _parser() -> argparse.ArgumentParser:
         help="holds raw/ (the download) and processed/ (the dataset) (default: ./data)",
     )
     return parser
-
-
-def _data_bucket() -> str:
-    try:
-        return outputs("base")["data_bucket"]
-    except KeyError as err:
-        raise MissingOutputs("terraform/base has no data_bucket output: run `make infra`") from err
 
 
 @contextmanager

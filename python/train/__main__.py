@@ -91,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UnknownTarget(f"TARGET={target!r}; use local or aws")
     hyperparameters = parse_hyperparameters(args.hyperparameter)
     base = outputs("base")
+    model_bucket = base["model_bucket"]  # before the training, not after it
+    group = base["model_package_group_name"]
     run_id = new_run_id()
     args.models_dir.mkdir(parents=True, exist_ok=True)
     if target == "aws":
@@ -103,11 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     evaluation = json.loads(run.evaluation.read_text())
     print(metrics.format_table(evaluation))
-    uris = artifacts.upload(run, base["model_bucket"])
+    uris = artifacts.upload(run, model_bucket)
     labels = json.loads(run.baseline.read_text())["labels"]
     accuracy = metrics.accuracy_of(evaluation)
     package = registry.register(
-        group=base["model_package_group_name"],
+        group=group,
         model_data_url=uris[artifacts.MODEL_ARCHIVE],
         evaluation_url=uris[artifacts.EVALUATION],
         labels=labels,
