@@ -109,13 +109,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)  # so a killed run cleans its temporary files
     classes = parse_classes(args.classes)
+    md5 = extract.parse_md5(args.md5)
     report = run(
         classes,
         data_dir=args.data_dir,
         bucket=outputs("base")["data_bucket"],
         tarball=args.tarball,
         url=args.url,
-        md5=args.md5,
+        md5=md5,
     )
     print(summary(report))
     return 0
@@ -140,7 +141,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--url", default=extract.OFFICIAL_URL, help="where to download the tarball from"
     )
-    parser.add_argument("--md5", default=extract.OFFICIAL_MD5, help="md5 the download must have")
+    parser.add_argument(
+        "--md5", default=extract.OFFICIAL_MD5, help="md5 the download must have (32 hex digits)"
+    )
     parser.add_argument(
         "--data-dir",
         type=Path,
