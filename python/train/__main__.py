@@ -39,8 +39,10 @@ def new_run_id() -> str:
 
 def parse_hyperparameters(pairs: Sequence[str]) -> dict[str, int | float]:
     """``["epochs=5", "batch-size=64"]`` -> ``{"epochs": 5, "batch-size": 64}``, checked and
-    typed by the entry point's own parser (``_`` may stand for ``-`` in names)."""
+    typed by the entry point's own parser (``_`` may stand for ``-`` in names, which must be
+    whole: the entry point gets them as given, and argparse's abbreviations are no names)."""
     parser = entry.build_parser()
+    known = sorted(dest.replace("_", "-") for dest in vars(parser.parse_args([])))
     argv: list[str] = []
     names: list[str] = []
     for pair in pairs:
@@ -48,6 +50,10 @@ def parse_hyperparameters(pairs: Sequence[str]) -> dict[str, int | float]:
         name = name.strip().replace("_", "-")
         if not sep or not name:
             raise InvalidHyperparameter(f"{pair!r} is not name=value")
+        if name not in known:
+            raise InvalidHyperparameter(
+                f"unknown hyperparameter {name!r}; valid names: {', '.join(known)}"
+            )
         names.append(name)
         argv += [f"--{name}", value]
     messages = io.StringIO()
