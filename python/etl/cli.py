@@ -21,7 +21,7 @@ from etl.errors import DataDirBusy
 from etl.extract import Tarball
 from etl.load import SyncResult
 from etl.transform import Manifest
-from settings import MissingOutputs, get_logger, outputs, repo_root
+from settings import get_logger, outputs, repo_root
 
 log = get_logger("etl")
 
@@ -109,13 +109,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)  # so a killed run cleans its temporary files
     classes = parse_classes(args.classes)
+    md5 = extract.parse_md5(args.md5)
     report = run(
         classes,
         data_dir=args.data_dir,
-        bucket=_data_bucket(),
+        bucket=outputs("base")["data_bucket"],
         tarball=args.tarball,
         url=args.url,
-        md5=args.md5,
+        md5=md5,
     )
     print(summary(report))
     return 0
@@ -140,7 +141,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--url", default=extract.OFFICIAL_URL, help="where to download the tarball from"
     )
-    parser.add_argument("--md5", default=extract.OFFICIAL_MD5, help="md5 the download must have")
+    parser.add_argument(
+        "--md5", default=extract.OFFICIAL_MD5, help="md5 the download must have (32 hex digits)"
+    )
     parser.add_argument(
         "--data-dir",
         type=Path,
@@ -148,13 +151,6 @@ def _parser() -> argparse.ArgumentParser:
         help="holds raw/ (the download) and processed/ (the dataset) (default: ./data)",
     )
     return parser
-
-
-def _data_bucket() -> str:
-    try:
-        return outputs("base")["data_bucket"]
-    except KeyError as err:
-        raise MissingOutputs("terraform/base has no data_bucket output: run `make infra`") from err
 
 
 @contextmanager

@@ -25,6 +25,10 @@ class ChecksumMismatch(CliError):
     """A downloaded tarball does not have the expected md5; the download is deleted."""
 
 
+class InvalidMd5(CliError):
+    """``--md5`` is not 32 hexadecimal digits."""
+
+
 class CorruptArchive(CliError):
     """The tarball is not a readable CIFAR-100 archive (gzip/tar error, missing member, bad pickle)."""
 

@@ -1,7 +1,8 @@
 """Extract: get the CIFAR-100 tarball, either a local copy or a verified download.
 
 A download goes to ``<name>.part`` and becomes ``<name>`` only once its md5 matches, so the
-cached file in ``data/raw/`` is always a verified one and is never fetched again. A dropped
+cached file in ``data/raw/`` is always a verified one and is never fetched again; a cached file
+with another md5 is downloaded again, and stays until the new download is verified. A dropped
 connection resumes with an HTTP ``Range`` request (or restarts when the server ignores it), a
 bounded number of times with exponential back-off.
 """
@@ -21,7 +22,7 @@ from urllib.request import Request, urlopen
 
 from tqdm import tqdm
 
-from etl.errors import ChecksumMismatch, DownloadFailed, TarballNotFound
+from etl.errors import ChecksumMismatch, DownloadFailed, InvalidMd5, TarballNotFound
 from settings import get_logger
 
 log = get_logger("etl.extract")
@@ -29,6 +30,7 @@ log = get_logger("etl.extract")
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
 OFFICIAL_MD5 = "eb9058c3a382ffc7106e4002c42a8d85"
 
+SCHEMES = ("http", "https", "file")
 ATTEMPTS = 5
 BACKOFF_S = 1.0  # doubled after each failed attempt: at most 1 + 2 + 4 + 8 = 15 s of waiting
 TIMEOUT_S = 30.0  # per socket operation, so a stalled connection counts as a failed attempt
@@ -42,6 +44,14 @@ class Tarball:
     path: Path
     md5: str
     downloaded: bool
+
+
+def parse_md5(text: str) -> str:
+    """``--md5`` in the lower case of ``hashlib``'s hex digests; 32 hex digits or ``InvalidMd5``."""
+    md5 = text.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{32}", md5):
+        raise InvalidMd5(f"{text!r} is not an md5 (32 hexadecimal digits)")
+    return md5
 
 
 def file_md5(path: Path) -> str:
@@ -61,23 +71,34 @@ def local_tarball(path: Path) -> Tarball:
 
 
 def fetch(url: str, raw_dir: Path, md5: str) -> Tarball:
-    """The verified download of ``url`` in ``raw_dir``, downloading it only when not cached."""
-    dest = raw_dir / (Path(urlsplit(url).path).name or "cifar-100-python.tar.gz")
-    if dest.is_file():
+    """The verified download of ``url`` in ``raw_dir``, downloading it only when not cached.
+
+    ``md5`` as ``parse_md5`` returns it. A cached file with another md5 is replaced only by a
+    verified download."""
+    parts = urlsplit(url)
+    if parts.scheme not in SCHEMES or (parts.scheme != "file" and not parts.netloc):
+        raise DownloadFailed(f"{url!r} is not an http://, https:// or file:// URL{_HINT}")
+    dest = raw_dir / (Path(parts.path).name or "cifar-100-python.tar.gz")
+    cached = dest.is_file()
+    if cached:
         found = file_md5(dest)
         if found == md5:
             log.info("cached", extra={"fields": {"path": dest}})
             return Tarball(path=dest, md5=found, downloaded=False)
-        log.warning("cached tarball has a wrong md5, downloading again", extra={"fields": {}})
-        dest.unlink()
+        log.warning(
+            "cached tarball has another md5, downloading again",
+            extra={"fields": {"path": dest, "found": found, "expected": md5}},
+        )
     raw_dir.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     _download(url, part)
     found = file_md5(part)
     if found != md5:
         part.unlink()
+        kept = f"; {dest} is kept" if cached else ""
         raise ChecksumMismatch(
-            f"{url}: expected md5 {md5}, found {found} (the download was deleted; rerun to retry)"
+            f"{url}: expected md5 {md5}, found {found}"
+            f" (the download was deleted{kept}; rerun to retry)"
         )
     os.replace(part, dest)
     return Tarball(path=dest, md5=found, downloaded=True)

@@ -17,6 +17,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Sequence
 
 from local_aws import launcher
 from settings import CliError, repo_root, run_cli
@@ -158,16 +159,29 @@ def _deployed(url: str) -> list[str]:
     return [f"  {label}: {', '.join(sorted(items)) if items else '-'}" for label, items in rows]
 
 
-def main() -> int:
+def port_number(text: str) -> int:
+    """A TCP port, 1-65535 (argparse type)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (1-65535)")
+    return port
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m local_aws", description=__doc__.splitlines()[0]
     )
     parser.add_argument("command", choices=("up", "down", "status", "serve"))
-    parser.add_argument("--port", type=int, default=4566, help="port on 127.0.0.1 (default 4566)")
+    parser.add_argument(
+        "--port", type=port_number, default=4566, help="port on 127.0.0.1 (default 4566)"
+    )
     parser.add_argument(
         "--quiet", action="store_true", help="up: print only when it starts a stack"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.command == "up":
         return up(args.port, args.quiet)
     if args.command == "down":

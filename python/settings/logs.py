@@ -1,7 +1,9 @@
 """Structured, quiet-by-default logging: one ``key=value`` line per event on stderr.
 
 ``LOG_LEVEL`` (default ``WARNING``) raises the verbosity; user-facing progress goes through
-progress bars and the commands' own summaries, not through logs.
+progress bars and the commands' own summaries, not through logs. A ``LOG_LEVEL`` that is not a
+level name logs one warning and counts as ``WARNING``: logging is set up at import time, before
+any command line is parsed, so failing there would break every command, ``--help`` included.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import sys
 
 _CONFIGURED = False
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class _KeyValueFormatter(logging.Formatter):
@@ -49,6 +52,12 @@ class _FieldsAdapter(logging.LoggerAdapter):
         return msg, kwargs
 
 
+def log_level() -> str:
+    """``LOG_LEVEL`` in upper case when it names a level, else ``WARNING``."""
+    level = os.environ.get("LOG_LEVEL", "WARNING").upper()
+    return level if level in LEVELS else "WARNING"
+
+
 def get_logger(name: str) -> logging.LoggerAdapter:
     """A logger whose ``extra={"fields": {...}}`` values are appended as ``key=value`` pairs."""
     global _CONFIGURED
@@ -57,7 +66,13 @@ def get_logger(name: str) -> logging.LoggerAdapter:
         handler.setFormatter(_KeyValueFormatter())
         root = logging.getLogger("scones")
         root.addHandler(handler)
-        root.setLevel(os.environ.get("LOG_LEVEL", "WARNING").upper())
+        root.setLevel(log_level())
         root.propagate = False
         _CONFIGURED = True
+        given = os.environ.get("LOG_LEVEL", "WARNING")
+        if given.upper() != log_level():
+            root.warning(
+                "unknown LOG_LEVEL, using WARNING",
+                extra={"fields": {"LOG_LEVEL": given, "valid": ",".join(LEVELS)}},
+            )
     return _FieldsAdapter(logging.getLogger(f"scones.{name}"), {})

@@ -10,6 +10,7 @@ remove the group. The artifacts the packages point at live in the model bucket a
 from __future__ import annotations
 
 import argparse
+from typing import Sequence
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -58,14 +59,14 @@ def purge(group: str) -> list[str]:
     return deleted
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     argparse.ArgumentParser(
         prog="python -m settings.registry_purge", description=__doc__.splitlines()[0]
-    ).parse_args()
+    ).parse_args(argv)
     try:
         group = outputs("base")["model_package_group_name"]
-    except MissingOutputs:
-        print("registry: no base outputs, so no model package group to empty")
+    except MissingOutputs as err:
+        print(f"registry: no model package group to empty ({err})")
         return 0
     deleted = purge(group)
     print(f"registry: deleted {len(deleted)} model package(s) of {group}")

@@ -7,14 +7,24 @@ Terraform warns about undeclared ones, so the two roots stay in step).
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
+from typing import Sequence
+
+from settings.cli import run_cli
+from settings.outputs import terraform_outputs
 
 
-def to_tfvars(outputs_json: dict) -> dict:
-    return {name: entry["value"] for name, entry in outputs_json.items()}
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m settings.tfvars", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("outputs_json", type=Path, help="a `terraform output -json` file")
+    args = parser.parse_args(argv)
+    print(json.dumps(terraform_outputs(args.outputs_json), indent=2))
+    return 0
 
 
 if __name__ == "__main__":
-    print(json.dumps(to_tfvars(json.loads(Path(sys.argv[1]).read_text())), indent=2))
+    run_cli(main)

@@ -39,8 +39,10 @@ def new_run_id() -> str:
 
 def parse_hyperparameters(pairs: Sequence[str]) -> dict[str, int | float]:
     """``["epochs=5", "batch-size=64"]`` -> ``{"epochs": 5, "batch-size": 64}``, checked and
-    typed by the entry point's own parser (``_`` may stand for ``-`` in names)."""
+    typed by the entry point's own parser (``_`` may stand for ``-`` in names, which must be
+    whole: the entry point gets them as given, and argparse's abbreviations are no names)."""
     parser = entry.build_parser()
+    known = sorted(dest.replace("_", "-") for dest in vars(parser.parse_args([])))
     argv: list[str] = []
     names: list[str] = []
     for pair in pairs:
@@ -48,6 +50,10 @@ def parse_hyperparameters(pairs: Sequence[str]) -> dict[str, int | float]:
         name = name.strip().replace("_", "-")
         if not sep or not name:
             raise InvalidHyperparameter(f"{pair!r} is not name=value")
+        if name not in known:
+            raise InvalidHyperparameter(
+                f"unknown hyperparameter {name!r}; valid names: {', '.join(known)}"
+            )
         names.append(name)
         argv += [f"--{name}", value]
     messages = io.StringIO()
@@ -91,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UnknownTarget(f"TARGET={target!r}; use local or aws")
     hyperparameters = parse_hyperparameters(args.hyperparameter)
     base = outputs("base")
+    model_bucket = base["model_bucket"]  # before the training, not after it
+    group = base["model_package_group_name"]
     run_id = new_run_id()
     args.models_dir.mkdir(parents=True, exist_ok=True)
     if target == "aws":
@@ -103,11 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     evaluation = json.loads(run.evaluation.read_text())
     print(metrics.format_table(evaluation))
-    uris = artifacts.upload(run, base["model_bucket"])
+    uris = artifacts.upload(run, model_bucket)
     labels = json.loads(run.baseline.read_text())["labels"]
     accuracy = metrics.accuracy_of(evaluation)
     package = registry.register(
-        group=base["model_package_group_name"],
+        group=group,
         model_data_url=uris[artifacts.MODEL_ARCHIVE],
         evaluation_url=uris[artifacts.EVALUATION],
         labels=labels,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
+from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
 
 from settings import CliError, get_logger
@@ -114,8 +115,10 @@ def upload(run: RunDir, model_bucket: str) -> dict[str, str]:
                 key,
                 ExtraArgs={"ContentType": CONTENT_TYPES[name]},
             )
-        except (BotoCoreError, ClientError) as err:
-            raise UploadFailed(f"s3://{model_bucket}/{key}: {err}") from None
+        except (BotoCoreError, ClientError, S3UploadFailedError) as err:
+            raise UploadFailed(
+                f"s3://{model_bucket}/{key}: {err} (the run stays in {run.path})"
+            ) from None
         uris[name] = f"s3://{model_bucket}/{key}"
         log.info("uploaded", extra={"fields": {"uri": uris[name]}})
     return uris

@@ -88,7 +88,9 @@ def _checked(kind: type, low: float, high: float = math.inf, closed: bool = True
 
 def build_parser() -> argparse.ArgumentParser:
     """Hyperparameters and their defaults: the default recipe (see the README's figures)."""
-    parser = argparse.ArgumentParser(description="Train the image classifier (SageMaker entry).")
+    parser = argparse.ArgumentParser(
+        description="Train the image classifier (SageMaker entry).", allow_abbrev=False
+    )
     add = parser.add_argument
     count = _checked(int, 1)
     add("--epochs", type=count, default=80, help="training epochs")

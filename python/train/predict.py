@@ -17,7 +17,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from settings import CliError, outputs, run_cli
-from settings.outputs import outputs_dir
+from settings.outputs import outputs_dir, read_json_object
 
 MODEL_TFVARS = "model.tfvars.json"
 SIGNATURES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
@@ -29,10 +29,6 @@ class ImageNotFound(CliError):
 
 class NotAnImage(CliError):
     """The file is not a PNG or JPEG image."""
-
-
-class NotDeployed(CliError):
-    """No deployed model's labels: run `make deploy` first."""
 
 
 class EndpointError(CliError):
@@ -62,12 +58,7 @@ def read_image(path: Path) -> tuple[bytes, str]:
 
 
 def deployed_labels() -> list[str]:
-    path = outputs_dir() / MODEL_TFVARS
-    try:
-        labels = json.loads(path.read_text())["class_labels"]
-    except (OSError, ValueError, KeyError) as err:
-        raise NotDeployed(f"{path} not readable ({err}): run `make deploy` first") from None
-    return list(labels)
+    return list(read_json_object(outputs_dir() / MODEL_TFVARS, "make deploy")["class_labels"])
 
 
 def invoke(endpoint: str, data: bytes, content_type: str, labels: list[str]) -> list[float]:

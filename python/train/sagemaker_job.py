@@ -27,6 +27,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from settings import CliError, get_logger, repo_root
+from settings.logs import log_level
 from train import artifacts, entry
 
 log = get_logger("train.sagemaker_job")
@@ -57,9 +58,8 @@ def quiet_sdk() -> None:
     """Before importing the SDK: no v2 deprecation banner, and its INFO chatter (defaults files
     looked for, image URIs, job names) only when LOG_LEVEL asks for it."""
     os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-    level = os.environ.get("LOG_LEVEL", "WARNING").upper()
     for name in ("sagemaker", "sagemaker.config"):
-        logging.getLogger(name).setLevel(level)
+        logging.getLogger(name).setLevel(log_level())
 
 
 def sagemaker_session():  # -> sagemaker.Session (imported lazily: the SDK takes seconds)

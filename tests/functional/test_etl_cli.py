@@ -16,7 +16,7 @@ from moto.server import ThreadedMotoServer
 
 from etl import extract, transform
 from etl.cli import main
-from etl.errors import DownloadFailed
+from etl.errors import DownloadFailed, InvalidMd5
 
 BUCKET = "scones-data-test"
 
@@ -118,6 +118,30 @@ def test_download_through_the_cli(tmp_path, s3, tiny_cifar_tarball, monkeypatch,
     assert server.requests == [None, "bytes=50000-"]  # resumed once, then cached
     assert (data / "raw" / "cifar-100-python.tar.gz").read_bytes() == content
     assert json.loads((data / "processed" / "manifest.json").read_text())["source_md5"] == md5
+
+
+def test_an_md5_in_upper_case_uses_the_cached_download(tmp_path, s3, tiny_cifar_tarball, capsys):
+    content = tiny_cifar_tarball.read_bytes()
+    md5 = hashlib.md5(content).hexdigest()
+    data = tmp_path / "data"
+    with TarballServer(content) as server:
+        assert main(["--url", server.url, "--md5", md5, "--data-dir", str(data)]) == 0
+        assert main(["--url", server.url, "--md5", md5.upper(), "--data-dir", str(data)]) == 0
+    assert server.requests == [None]
+    assert (
+        f"unchanged (cifar-100-python.tar.gz, same classes), md5 {md5}" in capsys.readouterr().out
+    )
+    assert (data / "raw" / "cifar-100-python.tar.gz").read_bytes() == content
+
+
+def test_bad_md5_and_url_are_named_before_any_download(tmp_path, s3):
+    with pytest.raises(InvalidMd5, match="'eb9058c3' is not an md5"):
+        main(["--md5", "eb9058c3", "--data-dir", str(tmp_path / "data")])
+    with pytest.raises(
+        DownloadFailed, match="'cifar.tar.gz' is not an http://, https:// or file://"
+    ):
+        main(["--url", "cifar.tar.gz", "--data-dir", str(tmp_path / "data")])
+    assert not (tmp_path / "data" / "raw").exists()
 
 
 def test_download_failure_through_the_cli(tmp_path, s3, monkeypatch):

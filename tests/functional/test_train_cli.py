@@ -73,7 +73,9 @@ def test_target_local_trains_uploads_and_registers(
     [
         ("epochs", "'epochs' is not name=value"),
         ("=3", "is not name=value"),
-        ("depth=3", "unrecognized arguments: --depth 3"),
+        ("depth=3", "unknown hyperparameter 'depth'; valid names: batch-size, crop-padding,"),
+        ("ep=5", "unknown hyperparameter 'ep'; valid names: .*, epochs, .*, width$"),
+        ("help=1", "unknown hyperparameter 'help'"),
         ("epochs=many", "argument --epochs: invalid int value: 'many'"),
         ("tta=2", "argument --tta: invalid choice: 2"),
     ],

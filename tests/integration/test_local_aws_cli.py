@@ -82,3 +82,13 @@ def test_up_refuses_a_port_taken_by_something_else(tmp_path):
         result = cli("up", "--port", str(port), state_dir=tmp_path)
     assert result.returncode == 2
     assert result.stderr.startswith("error: PortInUse:")
+
+
+@pytest.mark.parametrize("command", ["up", "down", "status", "serve"])
+def test_a_port_outside_1_to_65535_is_refused_by_every_command(tmp_path, command):
+    for port, message in (("70000", "70000 is not a port number (1-65535)"), ("0", "0 is not")):
+        result = cli(command, "--port", port, state_dir=tmp_path)
+        assert result.returncode == 2 and result.stdout == ""
+        assert f"error: argument --port: {message}" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []

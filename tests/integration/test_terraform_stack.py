@@ -28,7 +28,7 @@ import pytest
 from deploy_helpers import brightness_model_tar, png
 from lambdas.package import build as build_lambda_zip
 from monitor import definitions
-from settings.tfvars import to_tfvars
+from settings.outputs import terraform_outputs
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = Path(os.environ.get("TF_PLUGIN_DIR", "/opt/tf-plugins"))
@@ -106,9 +106,9 @@ class Deployment:
 
     def apply(self, root: str) -> dict:
         self.terraform(root, "apply", "-input=false", "-auto-approve", *self.variables(root))
-        raw = json.loads(self.terraform(root, "output", "-json").stdout)
-        (self.work / f"{root}.outputs.json").write_text(json.dumps(raw))
-        return to_tfvars(raw)
+        path = self.work / f"{root}.outputs.json"
+        path.write_text(self.terraform(root, "output", "-json").stdout)
+        return dict(terraform_outputs(path))
 
     def plan_exit_code(self, root: str) -> tuple[int, str]:
         result = self.terraform(

@@ -6,8 +6,8 @@ from cifar_fixture import TarballServer
 from tqdm import tqdm
 
 from etl import extract
-from etl.errors import ChecksumMismatch, DownloadFailed, TarballNotFound
-from etl.extract import fetch, local_tarball
+from etl.errors import ChecksumMismatch, DownloadFailed, InvalidMd5, TarballNotFound
+from etl.extract import fetch, local_tarball, parse_md5
 
 
 @pytest.fixture(autouse=True)
@@ -97,6 +97,41 @@ def test_a_damaged_cached_file_is_downloaded_again(tmp_path, content):
     with TarballServer(content) as server:
         tarball = fetch(server.url, tmp_path, _md5(content))
     assert server.requests == [None]
+    assert tarball.downloaded and tarball.path.read_bytes() == content
+
+
+def test_a_cached_file_with_another_md5_stays_until_a_download_verifies(tmp_path, content):
+    cached = tmp_path / "cifar-100-python.tar.gz"
+    cached.write_bytes(content)
+    expected = "eb9058c3a382ffc7106e4002c42a8d85"
+    with TarballServer(content) as server:
+        with pytest.raises(ChecksumMismatch) as caught:
+            fetch(server.url, tmp_path, expected)
+    assert f"(the download was deleted; {cached} is kept; rerun to retry)" in str(caught.value)
+    assert [p.name for p in tmp_path.iterdir()] == [cached.name]
+    assert cached.read_bytes() == content
+
+
+def test_md5_is_32_hex_digits_in_any_case():
+    assert parse_md5(" EB9058C3A382FFC7106E4002C42A8D85\n") == "eb9058c3a382ffc7106e4002c42a8d85"
+    for text in ("", "eb9058c3", "eb9058c3a382ffc7106e4002c42a8d8g", "0" * 33):
+        with pytest.raises(InvalidMd5, match="is not an md5 \\(32 hexadecimal digits\\)"):
+            parse_md5(text)
+
+
+@pytest.mark.parametrize(
+    "url", ["cifar.tar.gz", "/tmp/cifar.tar.gz", "ftp://h/c.tar.gz", "http:///c"]
+)
+def test_only_http_https_and_file_urls(tmp_path, url):
+    with pytest.raises(
+        DownloadFailed, match="is not an http://, https:// or file:// URL.*--tarball"
+    ):
+        fetch(url, tmp_path, "0" * 32)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_url_is_downloaded(tmp_path, tiny_cifar_tarball, content):
+    tarball = fetch(tiny_cifar_tarball.as_uri(), tmp_path / "raw", _md5(content))
     assert tarball.downloaded and tarball.path.read_bytes() == content
 
 

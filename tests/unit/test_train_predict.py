@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from settings import MissingOutputs
 from train import predict
 from train_support import class_image, png_bytes, write_outputs
 
@@ -41,7 +42,7 @@ def test_errors_come_before_the_endpoint_is_looked_up(tmp_path, monkeypatch):
 
 def test_labels_come_from_the_deployed_model_variables(tmp_path, monkeypatch):
     monkeypatch.setenv("OUTPUTS_DIR", str(tmp_path))
-    with pytest.raises(predict.NotDeployed, match="make deploy"):
+    with pytest.raises(MissingOutputs, match="model.tfvars.json does not exist: run `make deploy`"):
         predict.deployed_labels()
     write_outputs(tmp_path, "serving", {"endpoint_name": "scones-endpoint"})
     (tmp_path / "model.tfvars.json").write_text(
