@@ -718,6 +718,11 @@ def test_control_api_answers_and_rejects_bad_requests(local_stack):
     assert (status, problem["error"]) == (400, "InvalidFaultRequest")
     status, problem = control(local_stack, "faults", {"rate": 0.1})
     assert (status, problem["error"]) == (400, "InvalidFaultRequest")
+    for seed in ("7", 1.5, True):
+        request = {"endpoint_name": "x", "rate": 0.1, "seed": seed}
+        status, problem = control(local_stack, "faults", request)
+        assert (status, problem["message"]) == (400, "seed must be an integer")
+    assert "x" not in control(local_stack, "stats")[1]["fault_rates"]
     assert control(local_stack, "nothing-here")[0] == 404
     assert control(local_stack, "health", {})[0] == 405
 
