@@ -863,17 +863,19 @@ def test_get_object_answers_exactly_as_moto_does(local_stack):
 
 def test_scalable_target_tags_answer(local_stack):
     autoscaling = boto3.client("application-autoscaling")
+    resource_id = f"endpoint/{unique('scaled')}/variant/AllTraffic"
     autoscaling.register_scalable_target(
         ServiceNamespace="sagemaker",
-        ResourceId=f"endpoint/{unique('scaled')}/variant/AllTraffic",
+        ResourceId=resource_id,
         ScalableDimension="sagemaker:variant:DesiredInstanceCount",
         MinCapacity=1,
         MaxCapacity=2,
         Tags={"project": "scones"},
     )
-    arn = autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"][
-        -1
-    ]["ScalableTargetARN"]
+    (target,) = autoscaling.describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=[resource_id]
+    )["ScalableTargets"]
+    arn = target["ScalableTargetARN"]
     assert autoscaling.list_tags_for_resource(ResourceARN=arn)["Tags"] == {"project": "scones"}
     autoscaling.tag_resource(ResourceARN=arn, Tags={"owner": "ml"})
     autoscaling.untag_resource(ResourceARN=arn, TagKeys=["project"])
