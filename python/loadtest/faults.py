@@ -61,12 +61,18 @@ def counters_delta(before: dict, after: dict) -> dict:
 
 
 @contextmanager
-def endpoint_faults(base_url: str, endpoint_name: str, rate: float) -> Iterator[None]:
-    """Make ``rate`` of the endpoint's calls fail or stall inside the block; 0 again after it."""
+def endpoint_faults(
+    base_url: str, endpoint_name: str, rate: float, seed: int | None = None
+) -> Iterator[None]:
+    """Make ``rate`` of the endpoint's calls fail or stall inside the block; 0 again after it.
+
+    With a ``seed`` the stack draws the faults from it: the endpoint's n-th call gets the same
+    fault in every run with that seed (without one, the stack seeds from the OS).
+    """
     if rate <= 0:
         yield
         return
-    control(base_url, "faults", {"endpoint_name": endpoint_name, "rate": rate})
+    control(base_url, "faults", {"endpoint_name": endpoint_name, "rate": rate, "seed": seed})
     try:
         yield
     finally:

@@ -5,7 +5,8 @@
 - ``POST /_local/flush``   -> writes the buffered data capture records now: ``{"written": n}``.
 - ``POST /_local/faults``  with ``{"endpoint_name": str, "rate": float}`` makes that fraction of
   the endpoint's ``InvokeEndpoint`` calls fail (``ModelError`` or ``ServiceUnavailable``) or stall;
-  rate 0 switches it off.
+  rate 0 switches it off. An optional ``"seed": int`` makes the draws reproducible: the same seed
+  gives the endpoint's n-th call the same fault (``sagemaker_runtime.FaultInjector``).
 - ``GET  /_local/stats``   -> ``{"endpoints": {name: {"invocations", "succeeded", "model_errors",
   "captured", "faults": {"model_error", "service_unavailable", "stall"}}}, "fault_rates": {...},
   "direct_answers": {"s3:GetObject": n, "states:StartExecution": n, ...}, "capture": {"pending",
@@ -89,14 +90,18 @@ def _flush(stack: LocalStack, _: Any) -> tuple[int, dict]:
 
 def _faults(stack: LocalStack, payload: Any) -> tuple[int, dict]:
     if not isinstance(payload, dict):
-        raise _BadRequest("InvalidFaultRequest", 'expected {"endpoint_name": str, "rate": float}')
-    name, rate = payload.get("endpoint_name"), payload.get("rate")
+        raise _BadRequest(
+            "InvalidFaultRequest", 'expected {"endpoint_name": str, "rate": float, "seed"?: int}'
+        )
+    name, rate, seed = payload.get("endpoint_name"), payload.get("rate"), payload.get("seed")
     if not isinstance(name, str) or not name:
         raise _BadRequest("InvalidFaultRequest", "endpoint_name must be a non-empty string")
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0:
         raise _BadRequest("InvalidFaultRequest", "rate must be a number between 0 and 1")
-    stack.sagemaker.set_fault_rate(name, float(rate))
-    return 200, {"endpoint_name": name, "rate": float(rate)}
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise _BadRequest("InvalidFaultRequest", "seed must be an integer")
+    stack.sagemaker.set_fault_rate(name, float(rate), seed)
+    return 200, {"endpoint_name": name, "rate": float(rate), "seed": seed}
 
 
 def _stats(stack: LocalStack, _: Any) -> tuple[int, dict]:

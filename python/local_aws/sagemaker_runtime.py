@@ -240,6 +240,35 @@ class EndpointRuntime:
             variant.stop()
 
 
+@dataclass(frozen=True)
+class Fault:
+    """One injected fault: its kind and, for a stall, how long the call is held first."""
+
+    kind: str
+    stall_s: float = 0.0
+
+
+class FaultInjector:
+    """Which calls of one endpoint fail or stall: a fraction ``rate``, drawn from its own generator.
+
+    Each call makes its whole draw (fault or not, which kind, how long a stall) under a lock, so
+    with a ``seed`` the n-th call of the endpoint always gets the same fault, whatever threads
+    the calls arrive on; without one the generator is seeded from the OS.
+    """
+
+    def __init__(self, rate: float, seed: int | None = None) -> None:
+        self.rate = rate
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def draw(self) -> Fault | None:
+        with self._lock:
+            if self._random.random() >= self.rate:
+                return None
+            kind = self._random.choice(FAULT_KINDS)
+            return Fault(kind, self._random.uniform(*STALL_S) if kind == "stall" else 0.0)
+
+
 class EndpointStats:
     """Counters of one endpoint, exact under concurrent calls (load tests reconcile with them).
 
@@ -276,7 +305,7 @@ class SageMakerRuntime:
         self._lock = threading.Lock()
         self._endpoints: dict[tuple[str, str, str], EndpointRuntime] = {}
         self._artifacts: dict[tuple[str, str, str], Path] = {}
-        self.fault_rates: dict[str, float] = {}
+        self.faults: dict[str, FaultInjector] = {}
         self.stats: dict[str, EndpointStats] = {}
 
     # --- endpoint lifecycle -------------------------------------------------------------------
@@ -410,12 +439,13 @@ class SageMakerRuntime:
             endpoint_name, EndpointStats()
         )
         stats.add("invocations")
-        fault = self._draw_fault(endpoint_name)
+        injector = self.faults.get(endpoint_name)
+        fault = injector.draw() if injector is not None else None
         if fault is not None:
-            stats.add_fault(fault)
-            if fault == "stall":
-                time.sleep(random.uniform(*STALL_S))
-            elif fault == "service_unavailable":
+            stats.add_fault(fault.kind)
+            if fault.kind == "stall":
+                time.sleep(fault.stall_s)
+            elif fault.kind == "service_unavailable":
                 return _error(503, "ServiceUnavailable", "Injected fault: service unavailable.")
             else:
                 return _model_error(runtime, variant, 500, "Injected fault: model error.")
@@ -460,17 +490,17 @@ class SageMakerRuntime:
         headers = {"Content-Type": response_type, "x-Amzn-Invoked-Production-Variant": variant.name}
         return 200, headers, payload
 
-    def _draw_fault(self, endpoint_name: str) -> str | None:
-        rate = self.fault_rates.get(endpoint_name, 0.0)
-        if rate <= 0.0 or random.random() >= rate:
-            return None
-        return random.choice(FAULT_KINDS)
+    @property
+    def fault_rates(self) -> dict[str, float]:
+        return {name: injector.rate for name, injector in self.faults.items()}
 
-    def set_fault_rate(self, endpoint_name: str, rate: float) -> None:
+    def set_fault_rate(self, endpoint_name: str, rate: float, seed: int | None = None) -> None:
+        """Make ``rate`` of the endpoint's calls fail or stall (0: none), drawn afresh from
+        ``seed`` (from the OS when None)."""
         if rate <= 0.0:
-            self.fault_rates.pop(endpoint_name, None)
+            self.faults.pop(endpoint_name, None)
         else:
-            self.fault_rates[endpoint_name] = rate
+            self.faults[endpoint_name] = FaultInjector(rate, seed)
 
 
 def _model_data_url(backend: Any, model_name: str) -> str:

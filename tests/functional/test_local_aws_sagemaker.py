@@ -24,6 +24,8 @@ import pytest
 from botocore.config import Config
 from PIL import Image
 
+from loadtest.faults import endpoint_faults
+
 pytestmark = pytest.mark.stack
 
 GROUND_TRUTH = Path(__file__).resolve().parents[1] / "fixtures" / "capture"
@@ -367,6 +369,34 @@ def test_injected_faults_fail_or_stall_calls_until_switched_off(local_stack, end
     assert all(seconds >= 0.2 for outcome, seconds in outcomes if outcome == "stalled")
     response = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="image/png", Body=png(0))
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_faults_switched_on_with_the_same_seed_are_the_same(local_stack, endpoint):
+    """The load test's request (``loadtest.faults``) with a seed: the n-th call of the endpoint
+    gets the same fault, or none, every time; another seed draws others."""
+    runtime = boto3.client("sagemaker-runtime", config=Config(retries={"total_max_attempts": 1}))
+
+    def injected(seed: int) -> list[str | None]:
+        kinds = []
+        with endpoint_faults(local_stack, endpoint, 0.5, seed):
+            for n in range(10):
+                before = stats(local_stack, endpoint).get("faults", {})
+                try:
+                    runtime.invoke_endpoint(
+                        EndpointName=endpoint, ContentType="image/png", Body=png(n)
+                    )
+                except (runtime.exceptions.ModelError, runtime.exceptions.ServiceUnavailable):
+                    pass
+                after = stats(local_stack, endpoint)["faults"]
+                changed = [kind for kind, count in after.items() if count != before.get(kind, 0)]
+                assert len(changed) <= 1
+                kinds.append(changed[0] if changed else None)
+        return kinds
+
+    first = injected(4)
+    assert injected(4) == first
+    assert set(first) == {None, "model_error", "service_unavailable", "stall"}
+    assert injected(5) != first
 
 
 def test_a_model_that_cannot_load_fails_the_endpoint_with_the_reason(local_stack, buckets):

@@ -718,6 +718,11 @@ def test_control_api_answers_and_rejects_bad_requests(local_stack):
     assert (status, problem["error"]) == (400, "InvalidFaultRequest")
     status, problem = control(local_stack, "faults", {"rate": 0.1})
     assert (status, problem["error"]) == (400, "InvalidFaultRequest")
+    for seed in ("7", 1.5, True):
+        request = {"endpoint_name": "x", "rate": 0.1, "seed": seed}
+        status, problem = control(local_stack, "faults", request)
+        assert (status, problem["message"]) == (400, "seed must be an integer")
+    assert "x" not in control(local_stack, "stats")[1]["fault_rates"]
     assert control(local_stack, "nothing-here")[0] == 404
     assert control(local_stack, "health", {})[0] == 405
 
@@ -858,17 +863,19 @@ def test_get_object_answers_exactly_as_moto_does(local_stack):
 
 def test_scalable_target_tags_answer(local_stack):
     autoscaling = boto3.client("application-autoscaling")
+    resource_id = f"endpoint/{unique('scaled')}/variant/AllTraffic"
     autoscaling.register_scalable_target(
         ServiceNamespace="sagemaker",
-        ResourceId=f"endpoint/{unique('scaled')}/variant/AllTraffic",
+        ResourceId=resource_id,
         ScalableDimension="sagemaker:variant:DesiredInstanceCount",
         MinCapacity=1,
         MaxCapacity=2,
         Tags={"project": "scones"},
     )
-    arn = autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"][
-        -1
-    ]["ScalableTargetARN"]
+    (target,) = autoscaling.describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=[resource_id]
+    )["ScalableTargets"]
+    arn = target["ScalableTargetARN"]
     assert autoscaling.list_tags_for_resource(ResourceARN=arn)["Tags"] == {"project": "scones"}
     autoscaling.tag_resource(ResourceARN=arn, Tags={"owner": "ml"})
     autoscaling.untag_resource(ResourceARN=arn, TagKeys=["project"])

@@ -9,6 +9,7 @@ that bad requests come back as errors without taking the model server down, and 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 
@@ -93,11 +94,16 @@ def test_predict_prints_the_class_and_probabilities(endpoint, tmp_path, monkeypa
     image.write_bytes(png_bytes(class_image(0, np.random.default_rng(0))))
     assert predict.main([str(image)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith(f"{image}: ")
-    assert lines[0].split(": ")[1].split()[0] in ("bicycle", "motorcycle")
-    probabilities = [float(line.split()[1]) for line in lines[1:]]
-    assert [line.split()[0] for line in lines[1:]] == ["bicycle", "motorcycle"]
-    assert sum(probabilities) == pytest.approx(1.0, abs=1e-3)
+    head = re.fullmatch(rf"{re.escape(str(image))}: (\w+) \((\d\.\d{{4}})\)", lines[0])
+    assert head is not None, lines[0]
+    label, confidence = head.group(1), float(head.group(2))
+    printed = {line.split()[0]: float(line.split()[1]) for line in lines[1:]}
+    assert list(printed) == ["bicycle", "motorcycle"]
+    # The label is the most probable class, shown with its own probability.
+    assert confidence == printed[label] == max(printed.values())
+    # The printed probabilities are the endpoint's answer for the same bytes (to 4 decimals).
+    answer = json.loads(invoke(endpoint, image.read_bytes(), "image/png"))
+    assert list(printed.values()) == pytest.approx(answer, abs=5e-5)
 
 
 def test_bad_requests_are_model_errors_and_the_server_keeps_serving(endpoint):

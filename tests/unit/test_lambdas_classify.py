@@ -29,9 +29,9 @@ from lambdas_support import (
     ENDPOINT,
     LABELS,
     cold_start,
+    event,
     function_timeout_s,
     isolate_from_real_aws,
-    png,
 )
 
 ENVIRONMENT = {"ENDPOINT_NAME": ENDPOINT, "CLASS_LABELS": json.dumps(LABELS)}
@@ -49,14 +49,12 @@ def handler(classify):
     return classify.handler
 
 
-def image_event(image: bytes, key: str = "test/bicycle/bike.png", **extra) -> dict:
-    return {
-        "image_data": base64.b64encode(image).decode("ascii"),
-        "s3_bucket": "scones-data",
-        "s3_key": key,
-        "inferences": [],
-        **extra,
-    }
+def image_event(image: bytes | None = None, **fields) -> dict:
+    """The shared classifyImage event, with other image bytes or other ``fields`` when given."""
+    request = event("classify_image") | fields
+    if image is not None:
+        request["image_data"] = base64.b64encode(image).decode("ascii")
+    return request
 
 
 def test_inference_ids_always_fit_sagemaker(classify):
@@ -106,13 +104,13 @@ def test_probabilities_may_carry_float32_rounding(classify):
     "request_event, error",
     [
         ({"s3_bucket": "b", "s3_key": "k"}, errors.InvalidInput),
-        (image_event(png()) | {"image_data": "not base64!"}, errors.InvalidInput),
-        (image_event(png()) | {"image_data": "iVBORw0KGgo"}, errors.InvalidInput),
-        (image_event(png()) | {"image_data": "ümlaut"}, errors.InvalidInput),
-        (image_event(png()) | {"image_data": 42}, errors.InvalidInput),
-        (image_event(png()) | {"inference_id": ["run"]}, errors.InvalidInput),
-        (image_event(png()) | {"inference_id": ""}, errors.InvalidInput),
-        ({k: v for k, v in image_event(png()).items() if k != "s3_key"}, errors.InvalidInput),
+        (image_event(image_data="not base64!"), errors.InvalidInput),
+        (image_event(image_data="iVBORw0KGgo"), errors.InvalidInput),
+        (image_event(image_data="ümlaut"), errors.InvalidInput),
+        (image_event(image_data=42), errors.InvalidInput),
+        (image_event(inference_id=["run"]), errors.InvalidInput),
+        (image_event(inference_id=""), errors.InvalidInput),
+        ({k: v for k, v in image_event().items() if k != "s3_key"}, errors.InvalidInput),
         (image_event(b"GIF89a" + bytes(30)), errors.UnsupportedImageFormat),
         (image_event(b""), errors.InvalidInput),
         (image_event(PNG_MAGIC + bytes(MAX_IMAGE_BYTES)), errors.ImageTooLarge),
@@ -138,7 +136,7 @@ def test_a_misconfigured_function_says_what_is_wrong(classify, monkeypatch, envi
         monkeypatch.setenv(name, value)
 
     with pytest.raises(errors.ConfigurationError, match=message):
-        classify.handler(image_event(png()))
+        classify.handler(image_event())
 
 
 class DroppingEndpoint:
@@ -212,7 +210,7 @@ def test_a_dropped_call_is_tried_once_and_left_to_the_state_machine(handler, end
     endpoint = endpoint_at()
 
     with pytest.raises(errors.EndpointThrottled, match="unreachable"):
-        handler(image_event(png()))
+        handler(image_event())
     assert len(endpoint.requests) == 1
     assert endpoint.requests[0].startswith(b"POST /endpoints/scones-endpoint/invocations ")
 
@@ -221,7 +219,7 @@ def test_an_unanswered_call_times_out_once_as_a_transient_error(handler, endpoin
     endpoint = endpoint_at(hold=True, read_timeout=0.3)
 
     with pytest.raises(errors.EndpointThrottled, match="unreachable"):
-        handler(image_event(png()))
+        handler(image_event())
     assert len(endpoint.requests) == 1
 
 
@@ -229,9 +227,9 @@ def test_the_inference_id_is_the_one_asked_for_else_the_key(classify, endpoint_a
     endpoint = endpoint_at()
     long_id = "run/" + "x" * 80
     cases = [
-        (image_event(png(), inference_id="lt-run-batch-7"), "lt-run-batch-7"),
-        (image_event(png(), key="test/bicycle/other.png"), "test/bicycle/other.png"),
-        (image_event(png(), inference_id=long_id), classify.to_inference_id(long_id)),
+        (image_event(inference_id="lt-run-batch-7"), "lt-run-batch-7"),
+        (image_event(s3_key="test/bicycle/other.png"), "test/bicycle/other.png"),
+        (image_event(inference_id=long_id), classify.to_inference_id(long_id)),
     ]
     for index, (request, expected) in enumerate(cases):
         with pytest.raises(errors.EndpointThrottled):
@@ -280,4 +278,4 @@ def test_an_unreachable_endpoint_is_a_transient_error(classify, monkeypatch):
     monkeypatch.setattr(classify, "runtime", unreachable)
 
     with pytest.raises(errors.EndpointThrottled, match="unreachable"):
-        classify.handler(image_event(png()))
+        classify.handler(image_event())

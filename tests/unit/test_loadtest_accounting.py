@@ -149,18 +149,6 @@ def test_recorded_runs_percentiles_are_nearest_rank(stamp):
     assert summary.throughput == pytest.approx(len(rows) / wall)
 
 
-def test_recorded_fault_run_shows_one_retry_per_injected_503():
-    document, _, _ = recorded_run("20261126T220639Z")
-    summary = document["summary"]
-    assert (
-        summary["retries"]
-        == summary["local_stack_endpoint"]["injected_faults"]["service_unavailable"]
-    )
-    assert summary["retries"] > 0
-    assert summary["capture_check"] == "ok"
-    assert summary["capture_records"] == summary["endpoint_invocations"]
-
-
 def test_recorded_fault_run_error_rate_leaves_out_low_confidence():
     document, rows, records = recorded_run("20261126T220639Z")
     summary = summarize(records)

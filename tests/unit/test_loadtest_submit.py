@@ -14,10 +14,11 @@ import pytest
 from moto import mock_aws
 from tqdm import tqdm
 
+from lambdas_support import event
 from loadtest.accounting import summarize
 from loadtest.images import Item
 from loadtest.run import _single_records
-from loadtest.submit import Submission, burst, execution_arn, start
+from loadtest.submit import Submission, batch, burst, execution_arn, start
 from loadtest.tracker import PROGRESS_POLL_S, Tracker, describe_all
 
 DEFINITION = {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}
@@ -70,6 +71,19 @@ def test_executions_that_never_end_are_lost_and_the_burst_stops_starting(sfn):
     assert summary.lost == 2
     assert summary.by_status == {"NotStarted.Stalled": 3}
     assert sum(summary.by_status.values()) + summary.lost == summary.submitted == 5
+
+
+def test_a_batch_is_one_execution_whose_input_is_the_batch_workflow_event(sfn):
+    client, arn = sfn
+    expected = event("classify_batch")
+    (bucket,) = {image["s3_bucket"] for image in expected["images"]}
+    items = [Item(index=i, s3_key=image["s3_key"]) for i, image in enumerate(expected["images"])]
+    tracker = Tracker(client, arn)
+    submission = batch(client, arn, bucket, "run", items, tracker)
+    assert (submission.name, submission.error, submission.items) == ("run-batch", "", items)
+    assert tracker.pending == {submission.execution_arn}
+    started = client.describe_execution(executionArn=submission.execution_arn)
+    assert json.loads(started["input"]) == expected
 
 
 def test_the_tracker_sees_an_execution_end(sfn):

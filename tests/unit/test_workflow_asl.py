@@ -1,14 +1,13 @@
-"""The asl/ definitions: they render like Terraform's templatefile and follow the workflow's rules.
+"""The asl/ definitions: they render with the Terraform variables and follow the workflow's rules.
 
-What they do when executed is tested on the local stack (tests/functional/test_workflow_*.py).
+That they render like Terraform's own templatefile is checked with the terraform binary
+(tests/integration/test_asl_templatefile.py); what they do when executed is tested on the local
+stack (tests/functional/test_workflow_*.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 
 import pytest
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
@@ -145,38 +144,3 @@ def test_alerts_are_published_to_the_alert_topic_before_failing():
         assert {a["Parameters"]["TopicArn"] for a in alerts} == {VALUES["alert_topic_arn"]}
         fails = [s for s in states.values() if s["Type"] == "Fail"]
         assert all(f.get("ErrorPath") == "$.Error" for f in fails if "ErrorPath" in f), key
-
-
-@pytest.mark.terraform
-@pytest.mark.skipif(
-    shutil.which("terraform") is None, reason="the terraform binary is not installed"
-)
-def test_terraform_templatefile_renders_the_same(tmp_path):
-    tf_values = ", ".join(f"{name} = {json.dumps(value)}" for name, value in sorted(VALUES.items()))
-    outputs = "\n".join(
-        f'output "{key.replace("-", "_")}" {{\n'
-        f'  value = templatefile("{definitions.ASL_DIR / name}", {{ {tf_values} }})\n}}'
-        for key, name in definitions.DEFINITIONS.items()
-    )
-    (tmp_path / "main.tf").write_text(outputs + "\n")
-    environment = {
-        **os.environ,
-        "TF_DATA_DIR": str(tmp_path / ".terraform"),
-        "TF_IN_AUTOMATION": "1",
-    }
-    for command in (["init", "-input=false"], ["apply", "-input=false", "-auto-approve"]):
-        subprocess.run(
-            ["terraform", f"-chdir={tmp_path}", *command],
-            check=True,
-            capture_output=True,
-            env=environment,
-        )
-    for key in definitions.DEFINITIONS:
-        result = subprocess.run(
-            ["terraform", f"-chdir={tmp_path}", "output", "-raw", key.replace("-", "_")],
-            check=True,
-            capture_output=True,
-            text=True,
-            env=environment,
-        )
-        assert json.loads(result.stdout) == rendered(key)
