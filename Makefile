@@ -44,9 +44,9 @@ export AWS_DEFAULT_REGION := $(AWS_REGION)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-BUILD := build/$(TARGET)
 
 ifeq ($(TARGET),local)
+BUILD := build/local
 # The local stack: dummy credentials, loopback endpoint. Nothing here can reach real AWS.
 export AWS_ENDPOINT_URL := http://127.0.0.1:$(LOCAL_PORT)
 export AWS_ACCESS_KEY_ID := test
@@ -54,6 +54,11 @@ export AWS_SECRET_ACCESS_KEY := test
 unexport AWS_PROFILE AWS_SESSION_TOKEN
 STACK := stack
 else ifeq ($(TARGET),aws)
+# State and outputs per region: another AWS_REGION must not plan against this region's state.
+BUILD := build/aws/$(AWS_REGION)
+ifneq ($(wildcard build/aws/*.tfstate),)
+$(error build/aws/*.tfstate is the layout before state was kept per region: move those files to build/aws/<their region>/)
+endif
 # Real AWS endpoints only: an AWS_ENDPOINT_URL left in the shell (e.g. from the local stack)
 # would send some calls elsewhere.
 ifdef AWS_ENDPOINT_URL
@@ -148,10 +153,11 @@ report: $(STAMP) $(STACK) ## monitoring report from data capture -> reports/<tim
 ##@ Infrastructure (Terraform)
 # Two roots: terraform/base (key, buckets, roles, alert topic and queue, model registry group;
 # `make data` and `make train` need it) and terraform/serving (model, endpoint, Lambdas, state
-# machines, alert rule; `make deploy`). State and outputs live under build/<TARGET>/ (a fresh
-# local stack starts from an empty build/local); TF_BACKEND_CONFIG=FILE keeps TARGET=aws state in
-# S3 instead: a gitignored terraform/<root>/backend_override.tf swaps the local backend for an
-# "s3" one configured by FILE (bucket, region, ...; the key is scones/<TARGET>/<root>.tfstate).
+# machines, alert rule; `make deploy`). State and outputs live under build/local/ (a fresh local
+# stack starts from an empty one) or build/aws/<AWS_REGION>/; TF_BACKEND_CONFIG=FILE keeps
+# TARGET=aws state in S3 instead: a gitignored terraform/<root>/backend_override.tf swaps the local
+# backend for an "s3" one configured by FILE (bucket, region, ...; the key is
+# scones/aws/<AWS_REGION>/<root>.tfstate).
 # Every apply goes through a saved plan: settings.tfplan prints it (TARGET=aws: with the
 # endpoint's hourly price, then asks unless YES=1) and exactly that plan is applied.
 TF_BACKEND_FILE = terraform/$(1)/backend_override.tf
@@ -170,7 +176,7 @@ tf_init = mkdir -p $(BUILD) && \
   if [ -n '$(TF_BACKEND_CONFIG)' ]; then printf 'terraform {\n  backend "s3" {}\n}\n' > $(call TF_BACKEND_FILE,$(1)); \
   else rm -f $(call TF_BACKEND_FILE,$(1)); fi && \
   { $(call tf,$(1)) init -input=false -no-color -reconfigure \
-    $(if $(TF_BACKEND_CONFIG),-backend-config='$(abspath $(TF_BACKEND_CONFIG))' -backend-config=key=scones/$(TARGET)/$(1).tfstate,-backend-config=path=$(abspath $(BUILD))/$(1).tfstate) \
+    $(if $(TF_BACKEND_CONFIG),-backend-config='$(abspath $(TF_BACKEND_CONFIG))' -backend-config=key=scones/aws/$(AWS_REGION)/$(1).tfstate,-backend-config=path=$(abspath $(BUILD))/$(1).tfstate) \
     $(tf_plugin_args) \
     >$(BUILD)/terraform-$(1)-init.log 2>&1 || { cat $(BUILD)/terraform-$(1)-init.log; exit 1; }; }
 
@@ -281,6 +287,6 @@ bench-report: $(STAMP) ## monitoring report on 100k synthetic capture records in
 	$(PY) bench/bench_report.py
 
 .PHONY: clean
-clean: ## stop the local stack, remove local build outputs (keeps build/aws state, data/, models/, reports/, .venv)
+clean: ## stop the local stack, remove local build outputs (keeps build/aws/ state, data/, models/, reports/, .venv)
 	@if [ -x $(PY) ]; then $(PY) -m local_aws down --port $(LOCAL_PORT); fi
 	rm -rf build/local build/lint build/lambdas.zip

@@ -37,11 +37,18 @@ def repo_root() -> Path:
 
 
 def outputs_dir() -> Path:
-    """``build/<TARGET>/`` unless ``OUTPUTS_DIR`` says otherwise (tests point it elsewhere)."""
+    """Where the Makefile keeps them: ``build/local/``, or ``build/aws/<AWS_REGION>/`` (state
+    per region); ``OUTPUTS_DIR`` overrides it (tests point it elsewhere)."""
     explicit = os.environ.get("OUTPUTS_DIR")
     if explicit:
         return Path(explicit)
-    return repo_root() / "build" / os.environ.get("TARGET", "local")
+    target = os.environ.get("TARGET", "local")
+    if target == "aws":
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        if not region:
+            raise MissingOutputs("TARGET=aws needs AWS_REGION: its outputs are kept per region")
+        return repo_root() / "build" / "aws" / region
+    return repo_root() / "build" / target
 
 
 def read_json_object(path: Path, written_by: str) -> Outputs:

@@ -64,3 +64,11 @@ def test_a_variables_file_reaches_both_terraform_roots(tmp_path):
             line for line in result.stdout.splitlines() if f"chdir=terraform/{root} plan" in line
         )
         assert f"-var-file='{tmp_path}/settings.tfvars'" in plan
+
+
+def test_the_aws_target_keeps_state_and_outputs_per_region():
+    result = make("deploy", "TARGET=aws", "AWS_REGION=eu-west-1", "TF_BACKEND_CONFIG=backend.hcl")
+
+    assert result.returncode == 0, result.stderr
+    assert f"{ROOT}/build/aws/eu-west-1/terraform/base" in result.stdout
+    assert "-backend-config=key=scones/aws/eu-west-1/base.tfstate" in result.stdout

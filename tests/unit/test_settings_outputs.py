@@ -13,6 +13,7 @@ from etl import cli as etl_cli
 from monitor import alerts
 from settings import MissingOutputs, outputs, repo_root
 from settings import registry_purge
+from settings.outputs import outputs_dir as default_outputs_dir
 from train import predict, registry
 from train_support import BASE_OUTPUTS, write_outputs
 
@@ -136,3 +137,13 @@ def test_tfvars_errors_are_one_line(outputs_dir):
     assert malformed.stderr.startswith("error: MissingOutputs: ")
     assert "data_bucket not in the form of `terraform output -json`" in malformed.stderr
     assert "Traceback" not in usage.stderr + malformed.stderr
+
+
+def test_aws_outputs_are_kept_per_region(monkeypatch):
+    monkeypatch.delenv("OUTPUTS_DIR", raising=False)
+    monkeypatch.setenv("TARGET", "aws")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    assert default_outputs_dir() == repo_root() / "build" / "aws" / "eu-west-1"
+
+    monkeypatch.setenv("TARGET", "local")
+    assert default_outputs_dir() == repo_root() / "build" / "local"
