@@ -361,7 +361,7 @@ def run_loadtest(
     local = target == "local"
     counters_before = endpoint_counters(local_url, deployment.endpoint_name) if local else None
     submissions, ended = _drive(
-        options, deployment, clients, state_machine_arn, run_id, items, offsets, local_url
+        options, deployment, clients, state_machine_arn, run_id, items, offsets, local_url, seed
     )
     # The executions have run: from here on, a phase whose calls fail leaves its figures unknown
     # (None), is named in the summary's `failed_phases`, and the records are written all the same.
@@ -488,12 +488,14 @@ def _drive(
     items: list[Item],
     offsets: list[float],
     local_url: str,
+    seed: int,
 ) -> tuple[list[submit.Submission], dict[str, dict]]:
-    """Start the executions (faults on, if asked) and wait for all of them, or the deadline."""
+    """Start the executions (faults on, if asked, drawn from the run's ``seed``) and wait for
+    all of them, or the deadline."""
     executions = 1 if options.mode == "batch" else len(items)
     in_flight = threading.Semaphore(options.concurrency)
     with (
-        endpoint_faults(local_url, deployment.endpoint_name, options.faults),
+        endpoint_faults(local_url, deployment.endpoint_name, options.faults, seed),
         tqdm(
             total=len(items), desc="submitted", unit="img", position=0, disable=None
         ) as submitted_bar,
