@@ -19,6 +19,7 @@ TRAIN_INSTANCE_TYPE ?= ml.p3.2xlarge## SageMaker training instance for TARGET=aw
 TRAIN_SPOT ?= 0## 1 = managed spot training for TARGET=aws
 HYPERPARAMETERS ?=## extra training hyperparameters, e.g. `epochs=5 batch-size=64`
 IMAGE ?=## image file for `make predict`
+PACKAGE ?=## model package ARN for `make approve` (printed by `make train`)
 EXECUTION ?=## execution ARN for `make graph` to colour by state status
 ACK ?= 0## 1 = `make alerts` deletes the alerts it prints (0 leaves them in the queue)
 MODE ?= burst## load test mode: burst, stream or batch
@@ -126,7 +127,7 @@ alerts: $(STAMP) $(STACK) ## print the alerts published to the SNS alert topic (
 	@$(PY) -m monitor.alerts $(if $(filter 1,$(ACK)),--ack)
 
 ##@ Pipeline
-.PHONY: data train predict graph loadtest report
+.PHONY: data train approve predict graph loadtest report
 data: $(STAMP) infra ## ETL: CIFAR-100 -> data/processed (PNG, .lst, labels.json) -> data bucket
 	@$(PY) -m etl --classes '$(CLASSES)' $(if $(CIFAR_TARBALL),--tarball '$(CIFAR_TARBALL)')
 
@@ -134,6 +135,9 @@ train: $(STAMP) infra ## train, evaluate on the test split, register the model p
 	@$(PY) -m train --approval-threshold $(APPROVAL_THRESHOLD) \
 	  --instance-type $(TRAIN_INSTANCE_TYPE) $(if $(filter 1,$(TRAIN_SPOT)),--spot) \
 	  $(foreach hp,$(HYPERPARAMETERS),--hyperparameter $(hp))
+
+approve: $(STAMP) $(STACK) ## approve the model package PACKAGE=arn by hand (one left pending by make train)
+	@$(PY) -m train.registry approve '$(PACKAGE)'
 
 predict: $(STAMP) $(STACK) ## classify IMAGE=path with the deployed endpoint
 	@$(PY) -m train.predict '$(IMAGE)'

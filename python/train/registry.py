@@ -153,6 +153,26 @@ def latest_approved(group: str) -> dict:
     }
 
 
+def approve(group: str, arn: str) -> str:
+    """Approve the model package ``arn`` of ``group`` by hand (after a person looked at its
+    evaluation); returns its status before. Only the status and its description change."""
+    client = boto3.client("sagemaker")
+    try:
+        package = client.describe_model_package(ModelPackageName=arn)
+        if package.get("ModelPackageGroupName") != group:
+            raise RegistryError(f"{arn} is not a model package of the project's group {group}")
+        before = package["ModelApprovalStatus"]
+        if before != APPROVED:
+            client.update_model_package(
+                ModelPackageArn=arn,
+                ModelApprovalStatus=APPROVED,
+                ApprovalDescription="approved by hand (make approve)",
+            )
+    except (BotoCoreError, ClientError) as err:
+        raise RegistryError(f"approving {arn}: {err}") from None
+    return before
+
+
 def write_json_atomically(path: Path, value: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".tmp")
@@ -169,8 +189,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "latest-approved", help="the newest Approved model package of the project's group"
     )
     latest.add_argument("--tfvars", type=Path, required=True, help="write it as a -var-file")
+    approval = commands.add_parser("approve", help="approve a model package of the group by hand")
+    approval.add_argument("arn", help="the model package's ARN (printed by make train)")
     args = parser.parse_args(argv)
     group = outputs("base")["model_package_group_name"]
+    if args.command == "approve":
+        if not args.arn:
+            raise RegistryError("no model package ARN given: make approve PACKAGE=arn")
+        before = approve(group, args.arn)
+        print(f"{args.arn}: {before} -> {APPROVED}")
+        return 0
     values = latest_approved(group)
     write_json_atomically(args.tfvars, values)
     print(f"{values['model_package_arn']} -> {args.tfvars}")

@@ -114,3 +114,30 @@ def test_cli_without_approved_package_fails_in_one_line(train_aws, tmp_path, cap
     err = capsys.readouterr().err
     assert err.startswith("error: NoApprovedModel: model package group scones-test-classifier")
     assert not target.exists()
+
+
+def test_a_pending_package_approved_by_hand_becomes_deployable(train_aws, capsys):
+    group = train_aws["model_package_group_name"]
+    pending = register(group, 0.5)
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(lambda: registry.main(["approve", pending.arn]))
+    assert exit_info.value.code == 0
+    assert f"{pending.arn}: PendingManualApproval -> Approved" in capsys.readouterr().out
+    described = boto3.client("sagemaker").describe_model_package(ModelPackageName=pending.arn)
+    assert described["ModelApprovalStatus"] == "Approved"
+    assert described["ApprovalDescription"] == "approved by hand (make approve)"
+    assert registry.latest_approved(group)["model_package_arn"] == pending.arn
+
+
+def test_only_a_package_of_the_projects_group_is_approved(train_aws, capsys):
+    other = register(train_aws["model_package_group_name"] + "-other", 0.5)
+    for argv, message in [
+        (["approve", other.arn], "is not a model package of the project's group"),
+        (["approve", ""], "no model package ARN given: make approve PACKAGE=arn"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            run_cli(lambda: registry.main(argv))
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
+    described = boto3.client("sagemaker").describe_model_package(ModelPackageName=other.arn)
+    assert described["ModelApprovalStatus"] == "PendingManualApproval"
