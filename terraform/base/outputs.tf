@@ -42,3 +42,8 @@ output "kms_key_arn" {
   description = "Customer managed KMS key of the project's data at rest."
   value       = aws_kms_key.main.arn
 }
+
+output "name_prefix" {
+  description = "Prefix of every resource name. The serving root takes it from here, so the key and topic policies written for its log groups and alert rule match the names it uses."
+  value       = var.name_prefix
+}
