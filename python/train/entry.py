@@ -1,7 +1,7 @@
 """Training entry point: the same file runs as a SageMaker training job and on the laptop.
 
 SageMaker (script mode, PyTorch framework container) copies ``python/train`` to
-``/opt/ml/code`` and runs ``python entry.py --epochs 80 ...``; hyperparameters arrive as
+``/opt/ml/code`` and runs ``python entry.py --epochs 120 ...``; hyperparameters arrive as
 command-line options (parsed here, with the defaults below in both places) and the directories
 as ``SM_*`` environment variables: ``SM_CHANNEL_TRAIN``, ``SM_CHANNEL_TEST``,
 ``SM_CHANNEL_LABELS`` (input), ``SM_MODEL_DIR`` (becomes ``model.tar.gz``) and
@@ -26,10 +26,11 @@ Every epoch prints one line that the estimator's ``METRIC_DEFINITIONS`` scrape, 
 ``epoch=3 train_loss=0.4100 val_loss=0.3012 val_accuracy=0.9125``.
 
 The default recipe (``build_parser``) is sized for a 2-core CPU and a few hundred images per
-class: a ResNet-9 layout at width 16 (0.41 M parameters), 80 epochs of SGD with Nesterov
+class: a ResNet-9 layout at width 16 (0.41 M parameters), 120 epochs of SGD with Nesterov
 momentum, a one-cycle learning rate peaking at 0.1, weight decay 5e-3, label smoothing 0.1,
-random crops (4 px reflection padding), horizontal flips, 8x8 cutout, and flip test-time
-augmentation. On a GPU, wider and longer (``width=32 epochs=200``) is affordable.
+one TrivialAugment operation per image (strength 1), then random crops (4 px reflection
+padding), horizontal flips and 8x8 cutout, and flip test-time augmentation. On a GPU, wider and
+longer (``width=32 epochs=200``) is affordable.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add = parser.add_argument
     count = _checked(int, 1)
-    add("--epochs", type=count, default=80, help="training epochs")
+    add("--epochs", type=count, default=120, help="training epochs")
     add("--batch-size", type=count, default=64, help="images per step")
     add("--lr", type=_checked(float, 0, closed=False), default=0.1, help="peak learning rate")
     add("--momentum", type=_checked(float, 0, 1), default=0.9, help="SGD Nesterov momentum")
@@ -102,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--width", type=count, default=16, help="channels of the first layer (network size)")
     add("--crop-padding", type=_checked(int, 0, 16), default=4, help="random-crop shift, pixels")
     add("--cutout", type=_checked(int, 0, 32), default=8, help="side of the cutout square")
+    add(
+        "--trivial-augment",
+        type=_checked(float, 0, 2),
+        default=1.0,
+        help="strength of the one random operation per image (TrivialAugment); 0 = off",
+    )
     add("--tta", type=int, choices=(0, 1), default=1, help="1 = average with the mirror image")
     add(
         "--validation-fraction",
@@ -273,9 +280,9 @@ def fit(
         total_loss = torch.zeros((), device=device)
         for start in range(0, len(order), args.batch_size):
             batch = order[start : start + args.batch_size]
-            x = augment.augment(
-                x_fit[batch].float() / 255, generator, args.crop_padding, args.cutout
-            ).contiguous(memory_format=memory_format)
+            x = augment.trivial_augment(x_fit[batch].float() / 255, generator, args.trivial_augment)
+            x = augment.augment(x, generator, args.crop_padding, args.cutout)
+            x = x.contiguous(memory_format=memory_format)
             with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=cuda):
                 loss = F.cross_entropy(model(x), y_fit[batch], label_smoothing=args.label_smoothing)
             optimizer.zero_grad(set_to_none=True)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from train.augment import augment
+from train.augment import OPERATIONS, augment, trivial_augment
 from train.imagedata import DatasetError, read_labels, read_split, stratified_split
 from train_support import write_dataset
 
@@ -101,3 +101,42 @@ def test_augment_parts():
     shifted = augment(images, torch.Generator().manual_seed(0), pad=4, cutout=0)
     assert shifted.shape == images.shape
     assert ((shifted >= 1.0) & (shifted <= 2.0)).all()  # reflection padding: only image pixels
+
+
+def test_trivial_augment_is_reproducible_and_stays_an_image():
+    images = torch.rand(64, 3, 32, 32)
+    first = trivial_augment(images, torch.Generator().manual_seed(3), strength=1.0)
+    second = trivial_augment(images, torch.Generator().manual_seed(3), strength=1.0)
+    assert torch.equal(first, second)
+    assert first.shape == images.shape and first.dtype == images.dtype
+    assert first.min() >= 0 and first.max() <= 1
+    changed = (first != images).flatten(1).any(dim=1)
+    assert 0 < changed.sum() < len(images)  # the identity operation leaves some alone
+    assert torch.equal(trivial_augment(images, torch.Generator(), strength=0.0), images)
+
+
+@pytest.mark.parametrize("name", [name for name, op in OPERATIONS.items() if op is not None])
+def test_each_operation_keeps_shape_and_range_and_changes_the_image(name):
+    images = torch.rand(4, 3, 32, 32) * 0.8 + 0.1
+    result = OPERATIONS[name](images, torch.tensor([1.0, -1.0, 0.5, -0.5]))
+    assert result.shape == images.shape
+    assert result.min() >= 0 and result.max() <= 1
+    assert not torch.allclose(result, images, atol=1e-3)
+
+
+def test_operations_do_what_their_names_say():
+    images = torch.rand(2, 3, 32, 32) * 0.8 + 0.1
+    full = torch.ones(2)
+    darker = OPERATIONS["brightness"](images, -full)
+    assert (darker.mean(dim=(1, 2, 3)) < images.mean(dim=(1, 2, 3))).all()
+    assert torch.allclose(OPERATIONS["solarize"](images, full), 1 - images)
+    grey = OPERATIONS["color"](images, -full / 0.9)  # factor 0: no colour left
+    assert torch.allclose(grey[:, 0], grey[:, 1], atol=1e-6)
+    stretched = OPERATIONS["autocontrast"](images, full)
+    assert torch.allclose(stretched.amin(dim=(2, 3)), torch.zeros(2, 3), atol=1e-6)
+    assert torch.allclose(stretched.amax(dim=(2, 3)), torch.ones(2, 3), atol=1e-6)
+    flat = OPERATIONS["equalize"](images, full).flatten(1)
+    assert abs(flat.mean().item() - 0.5) < 0.05  # levels spread over the whole range
+    moved = OPERATIONS["translate_x"](images, full * 0.625)  # 0.625 * 30 % of 32 = 6 pixels
+    assert torch.allclose(moved[..., :26], images[..., 6:], atol=1e-5)
+    assert torch.allclose(moved[..., 26:], torch.full_like(moved[..., 26:], 0.5))  # grey fill
