@@ -23,7 +23,12 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
-from lambdas.errors import ConfigurationError, EndpointError, EndpointThrottled
+from lambdas.errors import (
+    TRANSIENT_STATUSES,
+    ConfigurationError,
+    EndpointError,
+    EndpointThrottled,
+)
 from lambdas.events import decode_image, require_object, require_str
 
 # The state machines' Retry on EndpointThrottled (backoff with jitter) is the one retry layer of
@@ -42,8 +47,7 @@ ENDPOINT_CONFIG = Config(
 runtime = boto3.client("sagemaker-runtime", config=ENDPOINT_CONFIG)
 
 # InvokeEndpoint errors that say "try again later" rather than "this request is wrong": by error
-# code, or by HTTP status (the statuses the SDK's standard mode would retry, also for answers
-# without an error code, such as a gateway's 502). ModelError (424: the model failed) is final.
+# code, or by HTTP status (``TRANSIENT_STATUSES``). ModelError (424: the model failed) is final.
 _TRANSIENT_CODES = {
     "ThrottlingException",
     "ServiceUnavailable",
@@ -51,7 +55,6 @@ _TRANSIENT_CODES = {
     "InternalDependencyException",
     "ModelNotReadyException",
 }
-_TRANSIENT_STATUSES = {429, 500, 502, 503, 504}
 # How far the probabilities may sum away from 1 (float32 softmax rounding stays far below).
 SUM_TOLERANCE = 1e-3
 # SageMaker's InferenceId: 1-64 printable characters, the first not a space.
@@ -135,7 +138,7 @@ def invoke(image: bytes, inference_id: str) -> bytes:
 
 def is_transient(code: str, status: int | None) -> bool:
     """Whether an InvokeEndpoint error answer is worth a retry by the state machine."""
-    return code in _TRANSIENT_CODES or status in _TRANSIENT_STATUSES
+    return code in _TRANSIENT_CODES or status in TRANSIENT_STATUSES
 
 
 def parse_probabilities(body: bytes, n_labels: int) -> list[float]:

@@ -9,6 +9,11 @@ other one is final.
 
 from __future__ import annotations
 
+# HTTP statuses of an AWS error answer that mean "try again later" (those the SDK's standard
+# retry mode retries, also for answers without an error code, such as a gateway's 502): the
+# handlers turn them into ``ImageUnavailable`` or ``EndpointThrottled``.
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+
 
 class WorkflowError(Exception):
     """Base of every error a handler raises on purpose (never raised itself)."""

@@ -13,7 +13,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
-from lambdas.errors import ImageNotFound, ImageTooLarge, ImageUnavailable
+from lambdas.errors import TRANSIENT_STATUSES, ImageNotFound, ImageTooLarge, ImageUnavailable
 from lambdas.events import MAX_IMAGE_BYTES, check_image, require_location, require_object
 
 # The SDK retries S3's throttling (SlowDown), 5xx, dropped connections and timeouts itself
@@ -33,9 +33,8 @@ s3 = boto3.client("s3", config=S3_CONFIG)
 
 # Without s3:ListBucket, S3 answers 403 instead of 404 for a missing key: both mean "not there".
 _NOT_FOUND_CODES = {"NoSuchKey", "NoSuchBucket", "404", "AccessDenied", "403"}
-# Answers that say "try again later" (the ones the SDK's standard mode retries).
+# Error codes that say "try again later" (the ones the SDK's standard mode retries).
 _TRANSIENT_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout"}
-_TRANSIENT_STATUSES = {429, 500, 502, 503, 504}
 
 
 def handler(event: Any, context: Any = None) -> dict:
@@ -77,6 +76,6 @@ def s3_error(err: ClientError, where: str) -> Exception:
     if code in _NOT_FOUND_CODES:
         return ImageNotFound(f"{where} does not exist or may not be read")
     detail = f"{code}: {error.get('Message', '')}"
-    if code in _TRANSIENT_CODES or status in _TRANSIENT_STATUSES:
+    if code in _TRANSIENT_CODES or status in TRANSIENT_STATUSES:
         return ImageUnavailable(f"{where} could not be read: {detail}")
     return ImageNotFound(f"{where} cannot be read: {detail}")  # e.g. archived (InvalidObjectState)
