@@ -10,9 +10,12 @@ import json
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 from loadtest.errors import LocalStackControlError
+from settings import get_logger
+
+log = get_logger("loadtest.faults")
 
 
 def control(base_url: str, path: str, body: dict | None = None, timeout: float = 60.0) -> dict:
@@ -62,12 +65,20 @@ def counters_delta(before: dict, after: dict) -> dict:
 
 @contextmanager
 def endpoint_faults(
-    base_url: str, endpoint_name: str, rate: float, seed: int | None = None
+    base_url: str,
+    endpoint_name: str,
+    rate: float,
+    seed: int | None = None,
+    on_switch_off_error: Callable[[LocalStackControlError], None] | None = None,
 ) -> Iterator[None]:
     """Make ``rate`` of the endpoint's calls fail or stall inside the block; 0 again after it.
 
     With a ``seed`` the stack draws the faults from it: the endpoint's n-th call gets the same
     fault in every run with that seed (without one, the stack seeds from the OS).
+
+    When switching off fails, the error is raised, or, with ``on_switch_off_error``, handed to
+    it, so that a caller with results to keep can report it instead of losing them. An error
+    raised inside the block is never replaced by the switch-off's: that one is then logged.
     """
     if rate <= 0:
         yield
@@ -75,5 +86,15 @@ def endpoint_faults(
     control(base_url, "faults", {"endpoint_name": endpoint_name, "rate": rate, "seed": seed})
     try:
         yield
-    finally:
+    except BaseException:
+        try:
+            control(base_url, "faults", {"endpoint_name": endpoint_name, "rate": 0.0})
+        except LocalStackControlError as err:
+            log.warning("faults not switched off", extra={"fields": {"error": str(err)}})
+        raise
+    try:
         control(base_url, "faults", {"endpoint_name": endpoint_name, "rate": 0.0})
+    except LocalStackControlError as err:
+        if on_switch_off_error is None:
+            raise
+        on_switch_off_error(err)

@@ -360,12 +360,22 @@ def run_loadtest(
 
     local = target == "local"
     counters_before = endpoint_counters(local_url, deployment.endpoint_name) if local else None
-    submissions, ended = _drive(
-        options, deployment, clients, state_machine_arn, run_id, items, offsets, local_url, seed
-    )
-    # The executions have run: from here on, a phase whose calls fail leaves its figures unknown
-    # (None), is named in the summary's `failed_phases`, and the records are written all the same.
+    # From here on, a phase whose calls fail once the executions have started leaves its figures
+    # unknown (None), is named in the summary's `failed_phases`, and the records are written all
+    # the same.
     failed: dict[str, str] = {}
+    submissions, ended = _drive(
+        options,
+        deployment,
+        clients,
+        state_machine_arn,
+        run_id,
+        items,
+        offsets,
+        local_url,
+        seed,
+        on_faults_off_error=lambda err: failed.setdefault("switching faults off", str(err)),
+    )
     endpoint_seen = None
     if local:
         endpoint_seen = _attempt(
@@ -489,13 +499,17 @@ def _drive(
     offsets: list[float],
     local_url: str,
     seed: int,
+    on_faults_off_error: Callable[[Exception], object],
 ) -> tuple[list[submit.Submission], dict[str, dict]]:
     """Start the executions (faults on, if asked, drawn from the run's ``seed``) and wait for
-    all of them, or the deadline."""
+    all of them, or the deadline. Failing to switch the faults off again does not lose the
+    executions: the error goes to ``on_faults_off_error``."""
     executions = 1 if options.mode == "batch" else len(items)
     in_flight = threading.Semaphore(options.concurrency)
     with (
-        endpoint_faults(local_url, deployment.endpoint_name, options.faults, seed),
+        endpoint_faults(
+            local_url, deployment.endpoint_name, options.faults, seed, on_faults_off_error
+        ),
         tqdm(
             total=len(items), desc="submitted", unit="img", position=0, disable=None
         ) as submitted_bar,

@@ -24,6 +24,8 @@ import pytest
 from botocore.config import Config
 from PIL import Image
 
+from local_aws import launcher
+from loadtest.errors import LocalStackControlError
 from loadtest.faults import endpoint_faults
 
 pytestmark = pytest.mark.stack
@@ -423,3 +425,31 @@ def test_a_model_that_cannot_load_fails_the_endpoint_with_the_reason(local_stack
     described = boto3.client("sagemaker").describe_endpoint(EndpointName=name)
     assert described["EndpointStatus"] == "Failed"
     assert "RuntimeError: weights missing" in described["FailureReason"]
+
+
+def test_a_failed_switch_off_is_reported_and_never_hides_the_blocks_error(tmp_path):
+    """Faults are switched on, then the stack goes away inside the block, so switching them off
+    fails: that error is raised, or handed to ``on_switch_off_error`` (the load test keeps its
+    records and names the phase); an error raised in the block itself is the one that escapes."""
+    port = launcher.free_port()
+    url = f"http://127.0.0.1:{port}"
+
+    def stack_gone_inside(fail: bool = False, **options) -> None:
+        process, _ = launcher.start(port, tmp_path / "stack.log", timeout_s=60.0)
+        try:
+            with endpoint_faults(url, "any-endpoint", 0.5, seed=1, **options):
+                launcher.stop(process)
+                if fail:
+                    raise RuntimeError("the block failed")
+        finally:
+            if process.poll() is None:
+                launcher.stop(process)
+
+    with pytest.raises(LocalStackControlError, match=f"POST {url}/_local/faults failed"):
+        stack_gone_inside()
+    reported: list[LocalStackControlError] = []
+    stack_gone_inside(on_switch_off_error=reported.append)
+    assert len(reported) == 1 and f"{url}/_local/faults" in str(reported[0])
+    with pytest.raises(RuntimeError, match="the block failed"):
+        stack_gone_inside(on_switch_off_error=reported.append, fail=True)
+    assert len(reported) == 1
