@@ -23,9 +23,11 @@ MAX_BASE64_CHARS = 4 * math.ceil(MAX_IMAGE_BYTES / 3)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
 
-# S3 rules: bucket names are 3-63 lower-case letters, digits, dots and hyphens; keys are 1-1024
-# bytes of UTF-8. Checked here so that botocore never raises its own validation error.
-_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
+# S3 rules: bucket names are 3-63 lower-case letters, digits, dots and hyphens, begin and end
+# with a letter or digit, have no two adjacent dots and are not IP addresses; keys are 1-1024
+# bytes of UTF-8. Checked here so that a malformed name is the caller's InvalidInput, never an
+# S3 error answer or botocore's own validation error.
+_BUCKET_RE = re.compile(r"(?!\d+\.\d+\.\d+\.\d+$)(?!.*\.\.)[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 MAX_KEY_BYTES = 1024
 
 
