@@ -17,7 +17,8 @@ CIFAR_TARBALL ?=## local copy of cifar-100-python.tar.gz; empty = download it (m
 APPROVAL_THRESHOLD ?= 0.9## test accuracy at or above which `make train` approves the model package
 TRAIN_INSTANCE_TYPE ?= ml.p3.2xlarge## SageMaker training instance for TARGET=aws
 TRAIN_SPOT ?= 0## 1 = managed spot training for TARGET=aws
-HYPERPARAMETERS ?=## extra training hyperparameters, e.g. `epochs=5 batch-size=64`
+HYPERPARAMETERS ?=## extra training hyperparameters, e.g. `epochs=5 batch-size=64` (also for `make bench-train`)
+SEEDS ?=## `make bench-train`: seeds to train with, comma separated (e.g. 0,1,2,3), then the accuracies' spread; empty = the recipe's seed
 IMAGE ?=## image file for `make predict`
 PACKAGE ?=## model package ARN for `make approve` (printed by `make train`)
 EXECUTION ?=## execution ARN for `make graph` to colour by state status
@@ -282,7 +283,8 @@ bench-stack: $(STAMP) ## local stack: startup, InvokeEndpoint and execution late
 	$(PY) bench/bench_stack.py
 
 bench-train: $(STAMP) ## default training recipe on CIFAR_TARBALL (or the dev subset): accuracy, time
-	$(PY) bench/bench_train.py $(if $(CIFAR_TARBALL),--tarball '$(CIFAR_TARBALL)')
+	$(PY) bench/bench_train.py $(if $(CIFAR_TARBALL),--tarball '$(CIFAR_TARBALL)') \
+		$(if $(SEEDS),--seeds '$(SEEDS)') $(foreach h,$(HYPERPARAMETERS),--hyperparameter '$(h)')
 
 bench-loadtest: $(STAMP) ## local stack: 60 s stream at 50/s and a 1000-image batch
 	$(PY) bench/bench_loadtest.py

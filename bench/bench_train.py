@@ -80,6 +80,17 @@ def inference_latency(model_archive: Path, directory: Path) -> dict[str, float]:
     }
 
 
+def seed_list(text: str) -> list[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]`` (argparse type)."""
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers")
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r} names a seed twice")
+    return seeds
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -90,8 +101,16 @@ def main() -> int:
         "--hyperparameter", action="append", default=[], metavar="NAME=VALUE",
         help="override a recipe default (python/train/entry.py)",
     )  # fmt: skip
+    parser.add_argument(
+        "--seeds", type=seed_list, default=None, metavar="S1,S2,...",
+        help="train once per seed (the recipe's seed otherwise), then print the accuracies' spread",
+    )  # fmt: skip
     args = parser.parse_args()
-    argv = to_argv(parse_hyperparameters(args.hyperparameter))
+    hyperparameters = parse_hyperparameters(args.hyperparameter)
+    if args.seeds is not None and "seed" in hyperparameters:
+        parser.error("give the seed either as --seeds or as --hyperparameter seed=N, not both")
+    seeds = args.seeds or [None]
+    accuracies = []
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         directory = Path(tmp)
         processed = prepare_dataset(args.tarball, args.classes, directory)
@@ -99,14 +118,33 @@ def main() -> int:
             split: len((processed / f"{split}.lst").read_text().splitlines())
             for split in ("train", "test")
         }
-        load_before = os.getloadavg()
-        wall_started, cpu_started = time.perf_counter(), time.process_time()
-        run, summary = local_job.train_local(processed, directory / "models", "bench", argv)
-        wall = time.perf_counter() - wall_started
-        cpu = time.process_time() - cpu_started
-        load_after = os.getloadavg()
-        evaluation = json.loads(run.evaluation.read_text())
-        latency = inference_latency(run.model_archive, directory)
+        for seed in seeds:
+            chosen = hyperparameters if seed is None else {**hyperparameters, "seed": seed}
+            accuracies.append(
+                bench_one(args, to_argv(chosen), processed, directory / f"seed-{seed}", counts)
+            )
+    if len(accuracies) > 1:
+        print()
+        print(
+            f"seeds          {', '.join(map(str, seeds))}: test accuracy mean"
+            f" {statistics.fmean(accuracies):.4f}, min {min(accuracies):.4f},"
+            f" max {max(accuracies):.4f}"
+        )
+    return 0
+
+
+def bench_one(
+    args: argparse.Namespace, argv: list[str], processed: Path, directory: Path, counts: dict
+) -> float:
+    """Train once with ``argv``, print the figures; the test accuracy."""
+    load_before = os.getloadavg()
+    wall_started, cpu_started = time.perf_counter(), time.process_time()
+    run, summary = local_job.train_local(processed, directory / "models", "bench", argv)
+    wall = time.perf_counter() - wall_started
+    cpu = time.process_time() - cpu_started
+    load_after = os.getloadavg()
+    evaluation = json.loads(run.evaluation.read_text())
+    latency = inference_latency(run.model_archive, directory)
     threads = torch.get_num_threads()
     print()
     print(f"dataset        {args.tarball.name}: {args.classes}, {counts['train']} train images"
@@ -128,7 +166,7 @@ def main() -> int:
         f" torch {torch.__version__} with {threads} threads,"
         f" {'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}"
     )
-    return 0
+    return float(summary["test_accuracy"])
 
 
 if __name__ == "__main__":
