@@ -71,6 +71,11 @@ STACK :=
 else
 $(error TARGET must be `local` or `aws`, not `$(TARGET)`)
 endif
+ifneq ($(TF_VARS_FILE),)
+ifeq ($(wildcard $(TF_VARS_FILE)),)
+$(error TF_VARS_FILE=$(TF_VARS_FILE) does not exist)
+endif
+endif
 ifneq ($(TF_BACKEND_CONFIG),)
 ifneq ($(TARGET),aws)
 $(error TF_BACKEND_CONFIG is for TARGET=aws: the local stack's state lives in build/local)
@@ -207,11 +212,19 @@ endef
 infra: $(STAMP) $(STACK) ## apply terraform/base: key, buckets, roles, alert topic and queue, registry group
 	@$(MAKE) $(BUILD)/base.outputs.json
 
-$(BUILD)/base.outputs.json: $(shell find terraform/base terraform/modules -name '*.tf' 2>/dev/null)
+# base is applied again when its files, its variables or the contents of TF_VARS_FILE change.
+$(BUILD)/base.outputs.json: $(shell find terraform/base terraform/modules -name '*.tf' 2>/dev/null) \
+    $(BUILD)/base.vars $(TF_VARS_FILE)
 	@$(call tf_init,base)
 	$(call tf_apply,base,$(tf_vars))
 	@$(PY) -m settings.tfvars $@ > $(BUILD)/base.tfvars.json.tmp
 	@mv $(BUILD)/base.tfvars.json.tmp $(BUILD)/base.tfvars.json
+
+# The variables base is applied with, rewritten only when they change (its date is what counts).
+.PHONY: FORCE
+$(BUILD)/base.vars: FORCE
+	@mkdir -p $(BUILD) && printf '%s\n' "$(subst ",\",$(tf_vars))" > $@.tmp && \
+	  if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
 lambdas: $(STAMP) ## zip the Lambda handlers into build/lambdas.zip
 	@$(PY) -m lambdas.package build/lambdas.zip

@@ -56,6 +56,7 @@ def test_the_plugin_directory_is_used_only_when_it_holds_the_pinned_provider(tmp
 
 
 def test_a_variables_file_reaches_both_terraform_roots(tmp_path):
+    (tmp_path / "settings.tfvars").write_text('alert_email = "ops@example.com"\n')
     result = make("deploy", f"TF_VARS_FILE={tmp_path}/settings.tfvars")
 
     assert result.returncode == 0, result.stderr
@@ -72,3 +73,23 @@ def test_the_aws_target_keeps_state_and_outputs_per_region():
     assert result.returncode == 0, result.stderr
     assert f"{ROOT}/build/aws/eu-west-1/terraform/base" in result.stdout
     assert "-backend-config=key=scones/aws/eu-west-1/base.tfstate" in result.stdout
+
+
+def test_a_missing_variables_file_stops_make_before_anything_runs(tmp_path):
+    result = make("deploy", f"TF_VARS_FILE={tmp_path}/missing.tfvars")
+
+    assert result.returncode == 2
+    assert f"TF_VARS_FILE={tmp_path}/missing.tfvars does not exist" in result.stderr
+    assert "terraform" not in result.stdout
+
+
+def test_base_is_applied_again_when_its_variables_change(tmp_path):
+    """``make -p`` prints make's rules: base's outputs depend on a file of its variables,
+    rewritten only when they change, and on the variables file named."""
+    settings = tmp_path / "settings.tfvars"
+    settings.write_text("")
+    rules = make("-p", "infra", f"TF_VARS_FILE={settings}").stdout  # and its sub-make's
+    found = re.findall(r"^build/local/base\.outputs\.json: (.*)$", rules, re.M)
+    assert found
+    for prerequisites in found:
+        assert {"build/local/base.vars", str(settings)} <= set(prerequisites.split())
