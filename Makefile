@@ -240,7 +240,8 @@ outputs: $(STAMP) ## the Terraform outputs of the current TARGET as JSON
 
 # Serving first (it uses the base resources), then the registry's model packages (SageMaker keeps
 # a group that holds any), then base. The base tfvars are rebuilt from the base state, so a
-# destroy works wherever the state is; a root whose state lists nothing is left alone.
+# destroy works wherever the state is; a root whose state lists nothing is left alone. The check
+# for leftovers looks for base's name_prefix (a TF_VARS_FILE may have changed it).
 destroy: $(STAMP) $(STACK) lambdas ## terraform destroy both roots, then check nothing is left
 	@if $(call tf_has_resources,base); then \
 	  $(call tf,base) output -json > $(BUILD)/base.outputs.json.tmp && \
@@ -257,8 +258,9 @@ destroy: $(STAMP) $(STACK) lambdas ## terraform destroy both roots, then check n
 	  { $(call tf,base) destroy -input=false -no-color -auto-approve $(tf_vars) \
 	    >$(BUILD)/terraform-base-destroy.log 2>&1 || { cat $(BUILD)/terraform-base-destroy.log; exit 1; }; } && \
 	  echo "terraform/base: destroyed"; fi
-	@rm -f $(BUILD)/*.outputs.json $(BUILD)/*.tfvars.json
-	@$(PY) -m settings.leftovers
+	@prefix="$$($(PY) -m settings base name_prefix 2>/dev/null | sed -n 's/^name_prefix: //p')"; \
+	  rm -f $(BUILD)/*.outputs.json $(BUILD)/*.tfvars.json && \
+	  $(PY) -m settings.leftovers $${prefix:+--prefix "$$prefix"}
 
 # Lint needs neither state nor AWS: its own data directory, no backend.
 tf_lint = TF_DATA_DIR=$(abspath build/lint)/$(1) terraform -chdir=terraform/$(1)
