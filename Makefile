@@ -220,11 +220,14 @@ $(BUILD)/base.outputs.json: $(shell find terraform/base terraform/modules -name 
 	@$(PY) -m settings.tfvars $@ > $(BUILD)/base.tfvars.json.tmp
 	@mv $(BUILD)/base.tfvars.json.tmp $(BUILD)/base.tfvars.json
 
-# The variables base is applied with, rewritten only when they change (its date is what counts).
+# The variables base was applied with: out of date (so base is applied again) only when they
+# differ from this run's. Read here, written by the rule.
 .PHONY: FORCE
+ifneq ($(file <$(BUILD)/base.vars),$(strip $(tf_vars)))
 $(BUILD)/base.vars: FORCE
-	@mkdir -p $(BUILD) && printf '%s\n' "$(subst ",\",$(tf_vars))" > $@.tmp && \
-	  if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+endif
+$(BUILD)/base.vars:
+	@mkdir -p $(BUILD) && printf '%s\n' "$(subst ",\",$(strip $(tf_vars)))" > $@
 
 lambdas: $(STAMP) ## zip the Lambda handlers into build/lambdas.zip
 	@$(PY) -m lambdas.package build/lambdas.zip
