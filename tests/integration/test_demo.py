@@ -16,35 +16,18 @@ from pathlib import Path
 import pytest
 
 from local_aws import launcher
+from repo_copy import copy_repository
 
-REPO = Path(__file__).resolve().parents[2]
 DEMO_N = 20
 
 pytestmark = [pytest.mark.slow, pytest.mark.terraform]
-
-
-def _clone(destination: Path) -> Path:
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-    ).stdout.split(b"\0")
-    for name in filter(None, (f.decode() for f in files)):
-        source = REPO / name
-        if source.is_file():
-            target = destination / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-    (destination / ".venv").symlink_to(REPO / ".venv")
-    return destination
 
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory, tiny_cifar_tarball):
     if shutil.which("terraform") is None:
         pytest.skip("terraform is not installed: make deploy needs it")
-    clone = _clone(tmp_path_factory.mktemp("clone"))
+    clone = copy_repository(tmp_path_factory.mktemp("clone"))
     port = launcher.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(PYTHONPATH=str(clone / "python"), TF_IN_AUTOMATION="1")
