@@ -45,8 +45,12 @@ class CaptureSettings:
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | None) -> CaptureSettings | None:
-        """``None`` when capture is off (no config, ``EnableCapture`` false, no destination)."""
-        if not config or not config.get("EnableCapture", False):
+        """``None`` when capture is off (no config, ``EnableCapture`` false, no destination).
+
+        ``EnableCapture`` is optional in the API and defaults to enabled: a config that leaves it
+        out captures.
+        """
+        if not config or not config.get("EnableCapture", True):
             return None
         uri = config.get("DestinationS3Uri", "")
         if not uri.startswith("s3://"):

@@ -57,6 +57,29 @@ def test_settings_follow_the_endpoint_config():
     assert only_input.capture_input and not only_input.capture_output
 
 
+def test_a_config_without_enable_capture_captures(s3):
+    """``EnableCapture`` is optional and defaults to enabled (API reference, DataCaptureConfig):
+    an endpoint config that leaves it out, as moto stores it, captures its invocations."""
+    sagemaker = boto3.client("sagemaker", region_name="us-east-1")
+    without_flag = {k: v for k, v in CONFIG.items() if k != "EnableCapture"}
+    sagemaker.create_model(
+        ModelName="m",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/sagemaker",
+        PrimaryContainer={"Image": "pytorch-inference", "ModelDataUrl": "s3://models/model.tar.gz"},
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="no-flag",
+        ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.m5.large"}
+        ],
+        DataCaptureConfig=without_flag,
+    )
+    stored = sagemaker.describe_endpoint_config(EndpointConfigName="no-flag")["DataCaptureConfig"]
+    settings = CaptureSettings.from_config(stored)
+    assert settings is not None
+    assert (settings.bucket, settings.sampling_percentage) == ("capture-bucket", 100.0)
+
+
 def test_input_and_output_mode_captures_both():
     combined = CaptureSettings.from_config(
         dict(CONFIG, CaptureOptions=[{"CaptureMode": "InputAndOutput"}])
