@@ -25,6 +25,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 DEFAULT_ACCEPT = "application/json"
+ANY_ACCEPT = "*/*"
 HANDLER_FUNCTIONS = ("model_fn", "input_fn", "predict_fn", "output_fn")
 
 
@@ -70,7 +71,10 @@ def serve(requests: Connection, responses: Connection, model_dir: str) -> None:
         except EOFError:
             return
         content_type = header["content_type"]
-        accept = header["accept"] or DEFAULT_ACCEPT
+        # As the inference toolkit: no Accept, or "*/*", asks for the default type.
+        accept = header["accept"]
+        if not accept or accept == ANY_ACCEPT:
+            accept = DEFAULT_ACCEPT
         try:
             result = output_fn(predict_fn(input_fn(body, content_type), model), accept)
             if isinstance(result, tuple):

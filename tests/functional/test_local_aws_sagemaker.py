@@ -182,6 +182,37 @@ def test_invoke_endpoint_answers_with_the_models_output(endpoint, model):
         assert answer == pytest.approx(expected_output(model[1], body), abs=1e-6)
 
 
+def test_accept_any_gets_the_default_type_and_is_captured_as_json(local_stack, endpoint, buckets):
+    """The inference toolkit replaces ``Accept: */*`` (what curl and many HTTP clients send) by
+    its default, application/json: that is the answer's type, and the capture's output type."""
+    runtime = boto3.client("sagemaker-runtime")
+    inference_id = unique("accept-any")
+    response = runtime.invoke_endpoint(
+        EndpointName=endpoint,
+        ContentType="image/png",
+        Accept="*/*",
+        Body=png(20),
+        InferenceId=inference_id,
+    )
+    assert response["ContentType"] == "application/json"
+    answer = response["Body"].read().decode()
+    flush(local_stack)
+    s3 = boto3.client("s3")
+    records = [
+        json.loads(line)
+        for key in capture_objects(buckets["capture"], endpoint)
+        for line in s3.get_object(Bucket=buckets["capture"], Key=key)["Body"].read().splitlines()
+    ]
+    mine = [r for r in records if r["eventMetadata"].get("inferenceId") == inference_id]
+    assert len(mine) == 1
+    assert mine[0]["captureData"]["endpointOutput"] == {
+        "observedContentType": "application/json",
+        "mode": "OUTPUT",
+        "data": answer,
+        "encoding": "JSON",
+    }
+
+
 def test_an_error_in_inference_py_is_a_model_error_with_its_message(endpoint):
     runtime = boto3.client("sagemaker-runtime")
     with pytest.raises(runtime.exceptions.ModelError) as raised:
