@@ -8,9 +8,10 @@ serving container) that load the variant's model artifact: the model's
 container), a ``model.tar.gz`` read from the local S3 and extracted once. Loading starts when the
 endpoint is created; invocations wait for it.
 
-Errors follow SageMaker: an unknown or not-InService endpoint is a ``ValidationError`` (400); an
-exception in ``input_fn``/``predict_fn``/``output_fn`` is a ``ModelError`` (424) carrying the
-original status and message; a model that cannot load marks the endpoint ``Failed`` with the
+Errors follow SageMaker: an unknown or not-InService endpoint, or an ``InferenceId`` outside the
+API's constraints, is a ``ValidationError`` (400); an exception in
+``input_fn``/``predict_fn``/``output_fn`` is a ``ModelError`` (424) carrying the original status
+and message; a model that cannot load marks the endpoint ``Failed`` with the
 reason. Sampled invocations are captured per the endpoint config's ``DataCaptureConfig``
 (``data_capture``). Fault injection (``POST /_local/faults``) makes a fraction of an endpoint's
 calls fail or stall, so load tests can show retries.
@@ -422,6 +423,13 @@ class SageMakerRuntime:
     ) -> Response:
         from moto.sagemaker.models import sagemaker_backends
 
+        if inference_id is not None:
+            problem = _inference_id_problem(inference_id)
+            if problem is not None:
+                return _validation_error(
+                    f"1 validation error detected: Value '{inference_id}' at 'inferenceId' "
+                    f"failed to satisfy constraint: Member must {problem}"
+                )
         endpoint = sagemaker_backends[account_id][region].endpoints.get(endpoint_name)
         if endpoint is None:
             return _validation_error(f"Endpoint {endpoint_name} of account {account_id} not found.")
@@ -521,6 +529,22 @@ def _model_data_url(backend: Any, model_name: str) -> str:
 def _error(status: int, code: str, message: str, **fields: Any) -> Response:
     body = json.dumps(dict(fields, message=message)).encode()
     return status, {"Content-Type": "application/json", "x-amzn-ErrorType": code}, body
+
+
+# InvokeEndpoint's InferenceId (API reference): 1-64 characters, pattern \A\S[\p{Print}]*\z.
+INFERENCE_ID_MAX = 64
+INFERENCE_ID_PATTERN = re.compile(r"[^ \t\n\x0b\f\r][ -~]*")  # Java's \S, then printable ASCII
+
+
+def _inference_id_problem(inference_id: str) -> str | None:
+    """What the constraint check says of an ``InferenceId`` AWS refuses; ``None`` when valid."""
+    if not inference_id:
+        return "have length greater than or equal to 1"
+    if len(inference_id) > INFERENCE_ID_MAX:
+        return f"have length less than or equal to {INFERENCE_ID_MAX}"
+    if not INFERENCE_ID_PATTERN.fullmatch(inference_id):
+        return "satisfy regular expression pattern: \\A\\S[\\p{Print}]*\\z"
+    return None
 
 
 def _validation_error(message: str) -> Response:

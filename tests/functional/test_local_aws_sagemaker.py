@@ -231,6 +231,44 @@ def test_an_unknown_endpoint_is_a_validation_error(local_stack):
     assert "no-such-endpoint" in raised.value.response["Error"]["Message"]
 
 
+def test_an_inference_id_outside_the_api_constraints_is_a_validation_error(
+    local_stack, endpoint, buckets
+):
+    """InferenceId is 1-64 characters, pattern \\A\\S[\\p{Print}]*\\z (botocore checks neither
+    the maximum nor the pattern; SageMaker refuses the call): nothing is invoked or captured.
+    The classify Lambda shapes its ids to fit; locally too, an id that does not is refused."""
+    runtime = boto3.client("sagemaker-runtime")
+    before = stats(local_stack, endpoint)
+    refused = {"x" * 65: "length less than or equal to 64", "tab\there": "regular expression"}
+    for inference_id, constraint in refused.items():
+        with pytest.raises(runtime.exceptions.ValidationError) as raised:
+            runtime.invoke_endpoint(
+                EndpointName=endpoint,
+                ContentType="image/png",
+                Body=png(30),
+                InferenceId=inference_id,
+            )
+        assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        message = raised.value.response["Error"]["Message"]
+        assert "at 'inferenceId' failed to satisfy constraint" in message
+        assert constraint in message
+    assert stats(local_stack, endpoint).get("invocations") == before.get("invocations")
+
+    longest = "y" * 63 + uuid.uuid4().hex[0]  # 64 characters: accepted and captured as sent
+    runtime.invoke_endpoint(
+        EndpointName=endpoint, ContentType="image/png", Body=png(30), InferenceId=longest
+    )
+    flush(local_stack)
+    s3 = boto3.client("s3")
+    ids = [
+        json.loads(line)["eventMetadata"].get("inferenceId")
+        for key in capture_objects(buckets["capture"], endpoint)
+        for line in s3.get_object(Bucket=buckets["capture"], Key=key)["Body"].read().splitlines()
+    ]
+    assert ids.count(longest) == 1
+    assert not set(refused) & set(ids)
+
+
 def test_capture_is_written_as_sagemaker_writes_it(local_stack, endpoint, buckets):
     runtime = boto3.client("sagemaker-runtime")
     sent = {}
