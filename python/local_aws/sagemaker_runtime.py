@@ -224,6 +224,7 @@ class EndpointRuntime:
     """The serving side of one endpoint under one endpoint config."""
 
     account_id: str
+    region: str
     name: str
     config_name: str
     variants: list[VariantServer]
@@ -356,6 +357,7 @@ class SageMakerRuntime:
             )
         return EndpointRuntime(
             account_id=account_id,
+            region=region,
             name=endpoint.endpoint_name,
             config_name=endpoint.endpoint_config_name,
             variants=variants,
@@ -566,7 +568,7 @@ def _model_error(
         message,
         OriginalStatusCode=status,
         OriginalMessage=original,
-        LogStreamArn=f"arn:aws:logs:local:{runtime.account_id}:log-group:{log_group}",
+        LogStreamArn=f"arn:aws:logs:{runtime.region}:{runtime.account_id}:log-group:{log_group}",
     )
 
 

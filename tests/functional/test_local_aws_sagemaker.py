@@ -222,6 +222,10 @@ def test_an_error_in_inference_py_is_a_model_error_with_its_message(endpoint):
     assert response["OriginalStatusCode"] == 500
     assert "cannot identify image file" in response["OriginalMessage"]
     assert "cannot identify image file" in response["Error"]["Message"]
+    # The endpoint's log group, in the endpoint's region, as SageMaker names it.
+    region = boto3.session.Session().region_name
+    log_group = f"log-group:/aws/sagemaker/Endpoints/{endpoint}"
+    assert response["LogStreamArn"] == f"arn:aws:logs:{region}:123456789012:{log_group}"
 
 
 def test_an_unknown_endpoint_is_a_validation_error(local_stack):
