@@ -251,7 +251,8 @@ def discover(clients: Clients, deployment: Deployment, state_machine_arn: str) -
     variant = config["ProductionVariants"][0]
     live = (endpoint.get("ProductionVariants") or [{}])[0]
     capture_config = config.get("DataCaptureConfig") or {}
-    enabled = capture_config.get("EnableCapture", False)
+    # EnableCapture is optional in a DataCaptureConfig and defaults to enabled.
+    enabled = bool(capture_config) and capture_config.get("EnableCapture", True)
     return Workflow(
         lambda_memory_mb=memory,
         instance_type=variant.get("InstanceType", "serverless"),
