@@ -77,9 +77,18 @@ def _is_number(value: Any) -> bool:
 
 
 def latest_loadtest(reports_dir: Path) -> Path | None:
-    """The newest ``loadtest-*.json`` (the timestamp in the name sorts in time order)."""
-    found = sorted(reports_dir.glob("loadtest-*.json"))
+    """The newest ``loadtest-*.json``: the latest timestamp in the name (it sorts in time
+    order), and of the runs that share it, the highest ``-k`` that ``make loadtest`` adds."""
+    found = sorted(reports_dir.glob("loadtest-*.json"), key=_stamp_and_number)
     return found[-1] if found else None
+
+
+def _stamp_and_number(path: Path) -> tuple[str, int]:
+    """``loadtest-<stamp>.json`` -> ``(stamp, 1)``, ``loadtest-<stamp>-<k>.json`` -> ``(stamp,
+    k)``: sorted as names, ``-2`` would come before ``.json`` and ``-10`` before ``-2``."""
+    name = path.stem[len("loadtest-") :]
+    stamp, _, number = name.rpartition("-")
+    return (stamp, int(number)) if stamp and number.isdigit() else (name, 1)
 
 
 def read_loadtest(path: Path, repo_root: Path) -> LoadTestResults:

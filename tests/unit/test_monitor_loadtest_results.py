@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from loadtest.results import report_paths
 from monitor.loadtest_results import latest_loadtest, read_loadtest
 from monitor_support import write_loadtest
 
@@ -34,6 +35,17 @@ def test_newest_file_is_picked(tmp_path):
 
     assert latest_loadtest(tmp_path) == newest
     assert latest_loadtest(tmp_path / "absent") is None
+
+
+def test_of_runs_with_the_same_stamp_the_last_one_written_is_picked(tmp_path):
+    written = []
+    for _ in range(11):  # loadtest-<stamp>.json, then -2 ... -11, as make loadtest names them
+        json_path, _ = report_paths(tmp_path, "20241015T140000Z")
+        written.append(write_loadtest(tmp_path, json_path.stem.removeprefix("loadtest-")))
+
+        assert latest_loadtest(tmp_path) == written[-1]
+    assert written[-1].name == "loadtest-20241015T140000Z-11.json"
+    assert latest_loadtest(tmp_path) != write_loadtest(tmp_path, "20241015T135959Z")
 
 
 def test_missing_summary_parts_fall_back_to_the_csv(tmp_path):
