@@ -118,6 +118,7 @@ def malformed_lines(template: str) -> dict[str, list[str]]:
             _mutate(template, output("[]")),
             _mutate(template, output("[NaN, 0.5]")),
             _mutate(template, output("[" + "9" * 400 + ", 0]")),
+            _mutate(template, output("[2.5, -1.5]")),  # logits, not probabilities
         ],
         "undecodable_input": [
             _mutate(template, input_data("%%% not base64 %%%")),

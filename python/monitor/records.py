@@ -58,7 +58,7 @@ MALFORMED_REASONS: tuple[str, ...] = (
     "missing_field",  # a required field is absent or of the wrong type
     "bad_time",  # eventMetadata.inferenceTime is not an ISO 8601 time
     "undecodable_output",  # output encoding unknown, or data not base64 / JSON
-    "bad_probabilities",  # output is not a non-empty list of finite numbers (of the labels' length)
+    "bad_probabilities",  # output is not a non-empty list of numbers in [0, 1], one per label
     "undecodable_input",  # input encoding is not BASE64, bad base64, or not a readable image
 )
 STATS_BATCH = 1024  # images per decoding and statistics batch...
@@ -353,9 +353,10 @@ def _decode_output(output: dict) -> Any:
 
 
 def _probabilities(values: Any, n_classes: int | None) -> list[float] | None:
-    """The output as floats, or ``None`` unless it is a non-empty list of finite numbers (of
-    ``n_classes`` entries when known). Run for every record: ``map`` over builtins checks a
-    pair of numbers in half the time of generator expressions."""
+    """The output as floats, or ``None`` unless it is a non-empty list of numbers in [0, 1] (of
+    ``n_classes`` entries when known), as the classify Lambda requires; anything else (logits,
+    huge values) would make a confidence above 1. Run for every record: ``map`` over builtins
+    checks a pair of numbers in half the time of generator expressions."""
     if not isinstance(values, list) or not values:
         return None
     if n_classes is not None and len(values) != n_classes:
@@ -366,7 +367,9 @@ def _probabilities(values: Any, n_classes: int | None) -> list[float] | None:
         floats = list(map(float, values))
     except OverflowError:  # an integer beyond float range
         return None
-    return floats if all(map(math.isfinite, floats)) else None
+    if not all(map(math.isfinite, floats)):  # NaN would slip through min and max
+        return None
+    return floats if 0.0 <= min(floats) and max(floats) <= 1.0 else None
 
 
 class CaptureParser:

@@ -90,12 +90,12 @@ def test_a_block_of_lines_parses_as_its_lines(images):
 
 
 def _probabilities_as_json_reads_them(text: str) -> list[float] | None:
-    """What the parser must make of an output: ``json.loads``, then finite floats."""
+    """What the parser must make of an output: ``json.loads``, then floats in [0, 1]."""
     try:
         values = [float(v) for v in json.loads(text)]
     except OverflowError:
         return None
-    return values if all(np.isfinite(values)) else None
+    return values if all(0.0 <= v <= 1.0 for v in values) else None
 
 
 @pytest.mark.parametrize(
@@ -128,6 +128,21 @@ def test_outputs_are_read_as_json_reads_them(images, output, encoding):
     else:
         assert parsed.probabilities == [expected] and sum(parsed.malformed.values()) == 0
         assert all(type(p) is float for p in parsed.probabilities[0])
+
+
+@pytest.mark.parametrize(
+    "output",
+    ["[2.5, -1.5]", "[1.5, 0]", "[-0.25, 1.25]", "[0.5, NaN]", "[1e300, 1e308]", "[0, -0.0, 2]"],
+)
+def test_outputs_that_are_not_probabilities_are_counted_not_read(images, output):
+    lines = [v["line"] for v in valid_lines(images[:2])]
+    record = json.loads(lines[0])
+    record["captureData"]["endpointOutput"].update(data=output, encoding="JSON")
+
+    parsed = parse_lines([json.dumps(record), lines[1]])
+
+    assert dict(parsed.malformed) == {"bad_probabilities": 1}
+    assert parsed.event_id == ["event-1"] and parsed.confidence[0] <= 1.0
 
 
 @pytest.mark.parametrize("encoding", ["JSON", "BASE64"])
