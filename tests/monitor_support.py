@@ -105,6 +105,9 @@ def malformed_lines(template: str) -> dict[str, list[str]]:
         "bad_time": [
             _mutate(template, lambda r: r["eventMetadata"].update(inferenceTime="yesterday")),
             _mutate(template, lambda r: r["eventMetadata"].update(inferenceTime=12)),
+            _mutate(  # a zero time: valid ISO 8601, but beyond what a time axis can draw
+                template, lambda r: r["eventMetadata"].update(inferenceTime="0001-01-01T00:00:00Z")
+            ),
         ],
         "undecodable_output": [
             _mutate(template, output("[0.5, 0.5")),

@@ -56,7 +56,7 @@ from monitor.image_stats import STAT_NAMES, batch_image_stats
 MALFORMED_REASONS: tuple[str, ...] = (
     "bad_json",  # not JSON, or not a JSON object
     "missing_field",  # a required field is absent or of the wrong type
-    "bad_time",  # eventMetadata.inferenceTime is not an ISO 8601 time
+    "bad_time",  # eventMetadata.inferenceTime is not an ISO 8601 time (within 1677-2262)
     "undecodable_output",  # output encoding unknown, or data not base64 / JSON
     "bad_probabilities",  # output is not a non-empty list of numbers in [0, 1], one per label
     "undecodable_input",  # input encoding is not BASE64, bad base64, or not a readable image
@@ -68,6 +68,10 @@ IMAGE_CACHE_CHARS = 32 << 20  # base64 text held by the image cache (about 8k 32
 HOUR_SLACK = timedelta(hours=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
+# The times pandas' nanosecond timestamps hold (1677-09-21 to 2262-04-11), in microseconds since
+# the epoch. A time beyond, such as the zero time 0001-01-01 of a broken clock or writer, cannot
+# be drawn on a time axis (the report's figures would fail).
+_TIME_US_RANGE = range(-((2**63 - 1) // 1000), (2**63 - 1) // 1000 + 1)
 _NUMBER_TYPES = frozenset((int, float))
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_HEADER = struct.Struct(">IIBBBBB")  # IHDR: width, height, depth, colour, ..., interlace
@@ -338,7 +342,10 @@ def _parse_time_us(text: Any) -> int:
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return (moment - _EPOCH) // _US
+    time_us = (moment - _EPOCH) // _US
+    if time_us not in _TIME_US_RANGE:
+        raise ValueError(f"inferenceTime {text!r} is out of range")
+    return time_us
 
 
 def _decode_output(output: dict) -> Any:

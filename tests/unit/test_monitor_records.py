@@ -10,6 +10,7 @@ import zlib
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -188,6 +189,31 @@ def test_window_keeps_records_in_since_until_and_counts_the_others(images):
     assert parsed.event_id == ["event-2", "event-3", "event-4"]  # 10 s is excluded
     assert parsed.outside_window == 9
     assert sum(parsed.malformed.values()) == 0
+
+
+@pytest.mark.parametrize(
+    "when, usable",
+    [
+        ("0001-01-01T00:00:00Z", False),
+        ("9999-12-31T23:59:59Z", False),
+        ("1677-09-21T00:12:43.145224Z", False),
+        ("1677-09-21T00:12:43.145225Z", True),
+        ("2262-04-11T23:47:16.854775Z", True),
+        ("2262-04-11T23:47:16.854776Z", False),
+        ("2262-04-11T23:47:16.854775-00:01", False),
+    ],
+)
+def test_times_beyond_pandas_timestamps_are_bad_time(images, when, usable):
+    record = json.loads(valid_lines(images[:1])[0]["line"])
+    record["eventMetadata"]["inferenceTime"] = when
+
+    parsed = parse_lines([json.dumps(record)], n_classes=2)
+
+    if usable:
+        assert len(parsed) == 1 and not parsed.malformed
+        assert pd.Timestamp(parsed.time_us[0], unit="us", tz="UTC") == pd.Timestamp(when)
+    else:
+        assert len(parsed) == 0 and dict(parsed.malformed) == {"bad_time": 1}
 
 
 def test_real_sagemaker_capture_files_parse():
