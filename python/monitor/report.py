@@ -186,14 +186,26 @@ def summarize(
         },
         "baseline": {"source": baseline.source if baseline else None, "looked_at": looked},
         "loadtest": _loadtest_summary(loadtest) if loadtest else None,
-        "message": (
-            ""
-            if records
-            else f"no capture records under {options.capture_uri} ({options.window.describe()}): "
-            "send traffic to the endpoint (`make predict`, `make loadtest`) and run `make report` "
-            "again."
-        ),
+        "message": "" if records else _no_records_message(options, malformed, parsed),
     }
+
+
+def _no_records_message(options: ReportOptions, malformed: dict, parsed: ParsedCapture) -> str:
+    """Why the report has no rows: no capture at all, or only lines it could not use (then
+    sending more traffic is not the fix: a baseline with other labels, another model...)."""
+    where = f"under {options.capture_uri} ({options.window.describe()})"
+    skipped = []
+    if sum(malformed.values()):
+        reasons = ", ".join(f"{reason}: {count:,}" for reason, count in malformed.items() if count)
+        skipped.append(f"malformed lines: {sum(malformed.values()):,} ({reasons})")
+    if parsed.outside_window:
+        skipped.append(f"records outside the window: {parsed.outside_window:,}")
+    if not skipped:
+        return (
+            f"no capture records {where}: send traffic to the endpoint (`make predict`, "
+            "`make loadtest`) and run `make report` again."
+        )
+    return f"no usable capture records {where}; skipped " + "; ".join(skipped) + "."
 
 
 def _loadtest_summary(results: LoadTestResults) -> dict:

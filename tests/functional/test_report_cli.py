@@ -308,6 +308,26 @@ def test_zero_records_give_a_clear_message_and_an_empty_report(empty):
     assert len(pd.read_parquet(empty.folder / "captures.parquet")) == 0
 
 
+def test_a_capture_of_unusable_lines_says_what_was_skipped(tmp_path, images):
+    lines = [e["line"] for e in valid_lines(images[:4])]
+    for index in (1, 2, 3):  # a model of three classes against the baseline's two labels
+        record = json.loads(lines[index])
+        record["captureData"]["endpointOutput"].update(data="[0.2, 0.3, 0.5]", encoding="JSON")
+        lines[index] = json.dumps(record)
+    with workspace(tmp_path) as s3:
+        put(s3, record_key(T0), lines)
+        since = (T0 + timedelta(seconds=1)).isoformat()
+        result = run_report("--since", since)
+
+    assert result.summary["records"] == 0
+    assert result.printed[0] == (
+        f"no usable capture records under {CAPTURE_URI} (from {since} to the last record "
+        "(end excluded)); skipped malformed lines: 3 (bad_probabilities: 3); records outside "
+        "the window: 1."
+    )
+    assert "send traffic" not in result.html.read_text()
+
+
 def test_time_window_and_out_options(tmp_path, images):
     expected = valid_lines(images[:10])
     with workspace(tmp_path) as s3:
