@@ -14,6 +14,7 @@ import argparse
 import json
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
 import boto3
@@ -61,7 +62,7 @@ def parse(body: str, receipt_handle: str, sent_ms: str = "") -> Alert:
         timestamp = envelope.get("Timestamp", "")
         subject = envelope.get("Subject") or ""
     else:
-        text, timestamp, subject = body, sent_ms, ""
+        text, timestamp, subject = body, _iso_time(sent_ms), ""
     try:
         message = json.loads(text)
     except _NOT_JSON:
@@ -70,6 +71,15 @@ def parse(body: str, receipt_handle: str, sent_ms: str = "") -> Alert:
         subject = subject or message["detail-type"]
         message = message["detail"]
     return Alert(receipt_handle, timestamp, subject, message)
+
+
+def _iso_time(epoch_ms: str) -> str:
+    """SQS's ``SentTimestamp`` (milliseconds since the epoch) in the form of SNS's ``Timestamp``
+    (``2026-11-27T12:00:00.123Z``), so that alerts of both kinds read and sort alike."""
+    if not epoch_ms.isdigit():
+        return epoch_ms
+    moment = datetime.fromtimestamp(int(epoch_ms) / 1000, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _is_event(message: Any) -> bool:

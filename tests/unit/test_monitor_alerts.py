@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import boto3
 import pytest
@@ -144,3 +145,27 @@ def test_a_deleted_queue_is_a_named_error(topic_and_queue):
 
     with pytest.raises(alerts.AlertQueueNotFound):
         alerts.main([])
+
+
+def test_raw_deliveries_show_and_sort_by_an_iso_time(topic_and_queue, capsys):
+    """terraform/base subscribes the queue with raw message delivery: no SNS envelope, so the
+    time shown is SQS's SentTimestamp, in the form of SNS's Timestamp (it was milliseconds)."""
+    sns, sqs, topic, queue_url = topic_and_queue
+    (subscription,) = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    sns.set_subscription_attributes(
+        SubscriptionArn=subscription["SubscriptionArn"],
+        AttributeName="RawMessageDelivery",
+        AttributeValue="true",
+    )
+    publish_failure(sns, topic, "test/first.png")
+    publish_failure(sns, topic, "test/second.png")
+
+    alerts.main([])
+    out = capsys.readouterr().out
+
+    times = re.findall(r"^\[([^\]]*)\]", out, re.M)
+    assert len(times) == 2
+    for time in times:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", time), time
+    assert times == sorted(times)
+    assert out.index("test/first.png") < out.index("test/second.png")
