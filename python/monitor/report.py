@@ -79,6 +79,10 @@ class BadThreshold(CliError):
     """The low-confidence threshold is not a number in (0, 1]."""
 
 
+class OutputNotWritable(CliError):
+    """The report's folder cannot be created where ``--out`` (or ``reports/``) points."""
+
+
 class OutputExists(CliError):
     """The output folder exists already: a report is never written over another one."""
 
@@ -343,24 +347,36 @@ def _notes(summary: dict) -> list[str]:
 
 
 def _output_dir(options: ReportOptions) -> Path:
+    """Where the report goes; its parent folder is made now, before any work is done."""
     if options.out is not None:
         if options.out.exists():
             raise OutputExists(f"{options.out} exists already: choose another --out")
-        return options.out
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    candidate, n = options.reports_dir / stamp, 1
-    while candidate.exists():
-        candidate, n = options.reports_dir / f"{stamp}-{n}", n + 1
-    return candidate
+        out = options.out
+    else:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        out, n = options.reports_dir / stamp, 1
+        while out.exists():
+            out, n = options.reports_dir / f"{stamp}-{n}", n + 1
+    _make_folder(out.parent)
+    return out
+
+
+def _make_folder(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputNotWritable(
+            f"cannot create the folder {path} ({err.strerror or err}): choose another --out"
+        ) from None
 
 
 def write_report(
     out: Path, summary: dict, charts: list[Chart], overview_png: bytes, frame: pd.DataFrame
 ) -> Path:
     """Write everything into a temporary folder beside ``out``, then rename it to ``out``."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(out.parent)
     partial = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
-    partial.mkdir()
+    _make_folder(partial)
     try:
         for chart in charts:
             (partial / f"{chart.name}.png").write_bytes(chart.png)

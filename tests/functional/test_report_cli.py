@@ -341,6 +341,9 @@ def test_time_window_and_out_options(tmp_path, images):
         assert result.summary["outside_window"] == 7
         with pytest.raises(report.OutputExists):
             run_report("--out", str(tmp_path / "mine"))
+        (tmp_path / "a-file").write_text("")
+        with pytest.raises(report.OutputNotWritable, match="cannot create the folder"):
+            run_report("--out", str(tmp_path / "a-file" / "report"))
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".mine")]
 
 
