@@ -6,7 +6,8 @@ with ``code/`` on ``sys.path`` and call ``model_fn`` once, then ``input_fn`` -> 
 
 - Request: one PNG or JPEG image, content type ``application/x-image``, ``image/png`` or
   ``image/jpeg``; any size up to ``MAX_SIDE`` x ``MAX_SIDE`` pixels and ``MAX_BODY_BYTES``
-  bytes, converted to RGB and resized to 32x32 (the training size).
+  bytes, turned upright by its EXIF orientation, converted to RGB (16-bit grey scaled to 8 bits)
+  and resized to 32x32 (the training size).
 - Response: ``application/json``, the list of class probabilities in label-index order (the
   shape of SageMaker's built-in image-classification algorithm), e.g. ``[0.97, 0.03]``.
 - Bad input raises a subclass of ``InvalidInput`` (a ``ValueError``) whose message says what
@@ -24,7 +25,7 @@ import warnings
 from pathlib import Path
 
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 if __package__:
     from train import network
@@ -36,6 +37,7 @@ ACCEPT_TYPES = ("application/json", "*/*")
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_SIDE = 4096
 IMAGE_FORMATS = ("PNG", "JPEG")
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
 
 
 class InvalidInput(ValueError):
@@ -103,10 +105,17 @@ def input_fn(request_body: bytes | bytearray, content_type: str) -> torch.Tensor
                 raise ImageTooLarge(
                     f"the image is {width}x{height} pixels; the limit is {MAX_SIDE}x{MAX_SIDE}"
                 )
+            # A camera JPEG's pixels are stored sideways with an EXIF orientation: upright them.
+            image = ImageOps.exif_transpose(image)
+            if image.mode in SIXTEEN_BIT_MODES:
+                # convert("RGB") clips 16-bit grey values at 255: scale them to 8 bits first.
+                image = image.convert("I").point(lambda value: value / 257).convert("L")
             rgb = image.convert("RGB")
     except InvalidInput:
         raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning) as err:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageTooLarge(f"the image has too many pixels to decode ({err})") from None
+    except (OSError, ValueError, SyntaxError) as err:
         raise NotAnImage(f"the request body is not a readable PNG or JPEG image ({err})") from None
     size = network.IMAGE_SIZE
     if rgb.size != (size, size):

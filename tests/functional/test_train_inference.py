@@ -147,3 +147,50 @@ def test_unsupported_accept_is_refused(served):
     assert json.loads(module.output_fn(prediction, "*/*"))
     with pytest.raises(module.UnsupportedAccept, match="text/csv"):
         module.output_fn(prediction, "text/csv")
+
+
+def png_header_claiming(width: int, height: int) -> bytes:
+    """A small PNG whose header claims ``width`` x ``height`` pixels (the data is a 1x1 image)."""
+    import struct
+    import zlib
+
+    buffer = io.BytesIO()
+    Image.new("L", (1, 1)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    ihdr = bytes(data[12:16]) + struct.pack(">II", width, height) + bytes(data[24:29])
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(ihdr))
+    return bytes(data)
+
+
+@pytest.mark.parametrize("side", [10_000, 20_000])
+def test_decompression_bombs_are_image_too_large(served, side):
+    # 100 and 400 million pixels: past Pillow's bomb warning and its bomb error respectively.
+    module, _ = served
+    with pytest.raises(module.ImageTooLarge, match="too many pixels"):
+        module.input_fn(png_header_claiming(side, side), "image/png")
+
+
+def test_sixteen_bit_grey_png_keeps_its_brightness(served):
+    module, _ = served
+    grey = Image.new("I;16", (32, 32), 32896)  # 128 * 257: mid grey in 16 bits
+    buffer = io.BytesIO()
+    grey.save(buffer, format="PNG")
+    assert Image.open(io.BytesIO(buffer.getvalue())).mode == "I;16"
+    pixels = module.input_fn(buffer.getvalue(), "image/png")
+    assert torch.allclose(pixels, torch.full((1, 3, 32, 32), 128 / 255))
+
+
+def test_exif_rotated_jpeg_is_upright(served):
+    # A camera stores a portrait photo landscape with orientation 6 (rotate 90 degrees
+    # clockwise to view): the served pixels must be the upright ones.
+    module, _ = served
+    upright = np.zeros((32, 32, 3), dtype=np.uint8)
+    upright[:16] = 255  # white top half, black bottom half
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    stored.save(buffer, format="JPEG", quality=95, exif=exif)
+    pixels = module.input_fn(buffer.getvalue(), "image/jpeg")
+    assert pixels[0, :, :14].mean() > 0.9 and pixels[0, :, 18:].mean() < 0.1
