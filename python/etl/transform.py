@@ -188,7 +188,8 @@ def _write(archive: Archive, classes: tuple[str, ...], source_md5: str, root: Pa
 
 
 def _png_name(filename: str, row: int, used: set[str]) -> str:
-    """The pickle's file name as a PNG name; a name seen twice gets the row number appended.
+    """The pickle's file name as a PNG name; a name seen twice gets the row number appended
+    (and a counter, should that name be taken too).
 
     The name comes from untrusted data and becomes a path, so it must be a plain file name.
     """
@@ -198,6 +199,10 @@ def _png_name(filename: str, row: int, used: set[str]) -> str:
     name = f"{stem}.png"
     if name in used:
         name = f"{stem}-{row}.png"
+        suffix = 0
+        while name in used:  # another row's own name: never overwrite its image
+            suffix += 1
+            name = f"{stem}-{row}-{suffix}.png"
     used.add(name)
     return name
 

@@ -240,3 +240,22 @@ def test_duplicate_file_names_are_kept_apart(tmp_path):
     assert sorted(p.name for p in (processed / "train" / "bicycle").iterdir()) == [
         f"{stem}-1.png", f"{stem}.png",
     ]  # fmt: skip
+
+
+def test_a_renamed_duplicate_never_overwrites_another_image(tmp_path):
+    # The third row repeats "a.png"; its renamed form "a-2.png" is the first row's own name.
+    tarball = write_tiny_cifar_tarball(tmp_path / "dup.tar.gz", ("bicycle",), 3)
+    archive = read_archive(tarball)
+    train = archive.splits["train"]
+    assert len(train.filenames) == 3
+    dup = Split(
+        data=train.data, fine_labels=train.fine_labels, filenames=("a-2.png", "a.png", "a.png")
+    )
+    archive = Archive(archive.fine_label_names, {"train": dup, "test": archive.splits["test"]})
+    processed = tmp_path / "processed"
+    build(archive, ("bicycle",), MD5, processed)
+    paths = [line.split("\t")[2] for line in (processed / "train.lst").read_text().splitlines()]
+    assert len(set(paths)) == 3
+    for row, rel in enumerate(paths):
+        pixels = np.asarray(Image.open(processed / rel))
+        assert np.array_equal(pixels, train.data[row].reshape(3, 32, 32).transpose(1, 2, 0))
