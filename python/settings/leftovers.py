@@ -104,7 +104,11 @@ def _queues(prefix: str) -> Iterator[Leftover]:
 
 def _log_groups(prefix: str) -> Iterator[Leftover]:
     logs = boto3.client("logs")
-    for group_prefix in (f"/aws/lambda/{prefix}-", f"/aws/vendedlogs/states/{prefix}-"):
+    for group_prefix in (
+        f"/aws/lambda/{prefix}-",
+        f"/aws/vendedlogs/states/{prefix}-",
+        f"/aws/sagemaker/Endpoints/{prefix}-",
+    ):
         for group in _pages(
             logs, "describe_log_groups", "logGroups", logGroupNamePrefix=group_prefix
         ):

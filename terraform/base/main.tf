@@ -52,10 +52,11 @@ data "aws_iam_policy_document" "key" {
     condition {
       test     = "ArnLike"
       variable = "kms:EncryptionContext:aws:logs:arn"
-      # The serving root's log groups: its Lambdas' and its state machines'.
+      # The serving root's log groups: its Lambdas', its state machines' and its endpoint's.
       values = [
         "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${var.name_prefix}-*",
         "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/vendedlogs/states/${var.name_prefix}-*",
+        "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/sagemaker/Endpoints/${var.name_prefix}-*",
       ]
     }
   }

@@ -104,9 +104,20 @@ resource "aws_sagemaker_endpoint_configuration" "this" {
   }
 }
 
+# The log group SageMaker writes the endpoint's container logs to. Made here, before the
+# endpoint, so that it has a retention and the project key; SageMaker would otherwise create it
+# on first use, unencrypted by the project key, kept forever and left behind by a destroy.
+resource "aws_cloudwatch_log_group" "endpoint" {
+  name              = "/aws/sagemaker/Endpoints/${local.endpoint_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
 resource "aws_sagemaker_endpoint" "this" {
   name                 = local.endpoint_name
   endpoint_config_name = aws_sagemaker_endpoint_configuration.this.name
+
+  depends_on = [aws_cloudwatch_log_group.endpoint]
 }
 
 resource "aws_appautoscaling_target" "endpoint" {

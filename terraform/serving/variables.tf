@@ -186,7 +186,7 @@ variable "max_concurrency" {
 
 variable "log_retention_days" {
   type        = number
-  description = "Days CloudWatch Logs keeps the Lambda and state machine logs."
+  description = "Days CloudWatch Logs keeps the Lambda, state machine and endpoint logs."
   default     = 365
 
   validation {

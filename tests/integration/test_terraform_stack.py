@@ -258,6 +258,15 @@ def test_endpoint_config_captures_input_and_output_as_json(deployment):
     assert model["PrimaryContainer"]["ModelPackageName"] == package_arn["model_package_arn"]
 
 
+def test_endpoint_logs_have_retention_and_the_project_key(deployment):
+    """The group SageMaker writes the endpoint's logs to is Terraform's, not created on first
+    use (kept forever, without the project key, left behind by a destroy)."""
+    name = f"/aws/sagemaker/Endpoints/{deployment.serving['endpoint_name']}"
+    groups = boto3.client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+    assert [(g["logGroupName"], g.get("retentionInDays")) for g in groups] == [(name, 365)]
+    assert groups[0].get("kmsKeyId") == deployment.base["kms_key_arn"]
+
+
 def test_endpoint_autoscales_on_invocations_per_instance(deployment):
     client = boto3.client("application-autoscaling")
     resource_id = f"endpoint/{deployment.serving['endpoint_name']}/variant/AllTraffic"
