@@ -84,17 +84,17 @@ def endpoint_faults(
         yield
         return
     control(base_url, "faults", {"endpoint_name": endpoint_name, "rate": rate, "seed": seed})
+    block_failed = True
     try:
         yield
-    except BaseException:
+        block_failed = False
+    finally:
         try:
             control(base_url, "faults", {"endpoint_name": endpoint_name, "rate": 0.0})
         except LocalStackControlError as err:
-            log.warning("faults not switched off", extra={"fields": {"error": str(err)}})
-        raise
-    try:
-        control(base_url, "faults", {"endpoint_name": endpoint_name, "rate": 0.0})
-    except LocalStackControlError as err:
-        if on_switch_off_error is None:
-            raise
-        on_switch_off_error(err)
+            if block_failed:
+                log.warning("faults not switched off", extra={"fields": {"error": str(err)}})
+            elif on_switch_off_error is None:
+                raise
+            else:
+                on_switch_off_error(err)

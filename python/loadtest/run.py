@@ -375,7 +375,7 @@ def run_loadtest(
         offsets,
         local_url,
         seed,
-        on_faults_off_error=lambda err: failed.setdefault("switching faults off", str(err)),
+        on_faults_off_error=lambda err: failed.update({"switching faults off": str(err)}),
     )
     endpoint_seen = None
     if local:
@@ -500,7 +500,7 @@ def _drive(
     offsets: list[float],
     local_url: str,
     seed: int,
-    on_faults_off_error: Callable[[Exception], object],
+    on_faults_off_error: Callable[[LocalStackControlError], None],
 ) -> tuple[list[submit.Submission], dict[str, dict]]:
     """Start the executions (faults on, if asked, drawn from the run's ``seed``) and wait for
     all of them, or the deadline. Failing to switch the faults off again does not lose the
