@@ -14,6 +14,7 @@ import contextlib
 import io
 import json
 import os
+import secrets
 import time
 from pathlib import Path
 from typing import Sequence
@@ -33,8 +34,10 @@ class UnknownTarget(CliError):
 
 
 def new_run_id() -> str:
-    """``scones-YYYYmmdd-HHMMSS`` (UTC): the run directory and the SageMaker job name."""
-    return time.strftime("scones-%Y%m%d-%H%M%S", time.gmtime())
+    """``scones-YYYYmmdd-HHMMSS-xxxxxx`` (UTC, 6 random hex digits): the run directory and the
+    SageMaker job name. The suffix keeps two runs started in the same second apart: each would
+    otherwise stage into, and clear, the other's ``models/.<run-id>.tmp``."""
+    return time.strftime("scones-%Y%m%d-%H%M%S-", time.gmtime()) + secrets.token_hex(3)
 
 
 def parse_hyperparameters(pairs: Sequence[str]) -> dict[str, int | float]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -65,7 +66,14 @@ def test_target_local_trains_uploads_and_registers(
     assert (
         container["ModelDataUrl"] == f"s3://scones-test-models/models/{run_dir.name}/model.tar.gz"
     )
-    assert package["CustomerMetadataProperties"]["labels"] == "bicycle,motorcycle"
+    assert package["CustomerMetadataProperties"]["labels"] == "bicycle motorcycle"
+
+
+def test_run_ids_started_together_differ_and_are_training_job_names():
+    ids = {cli.new_run_id() for _ in range(20)}  # well within one second
+    assert len(ids) == 20
+    # CreateTrainingJob's TrainingJobName constraint
+    assert all(re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", run_id) for run_id in ids)
 
 
 @pytest.mark.parametrize(
