@@ -8,10 +8,14 @@ renamed into place only when complete, so a failed run leaves no directory that 
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import shutil
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import boto3
 from boto3.exceptions import S3UploadFailedError
@@ -34,6 +38,10 @@ CONTENT_TYPES = {
 
 class IncompleteArtifact(CliError):
     """A training job finished without one of the files a run needs."""
+
+
+class CorruptArtifact(CliError):
+    """An archive a training job wrote is not a readable gzipped tar (truncated, not gzip)."""
 
 
 class UploadFailed(CliError):
@@ -76,9 +84,22 @@ def pack_model(model_dir: Path, archive: Path) -> None:
     partial.rename(archive)
 
 
+@contextlib.contextmanager
+def open_archive(archive: Path) -> Iterator[tarfile.TarFile]:
+    """``tarfile.open(archive)``; an archive that cannot be read, at the start or while its
+    members are read in the block, is ``CorruptArtifact``."""
+    try:
+        with tarfile.open(archive) as tar:
+            yield tar
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise CorruptArtifact(
+            f"{archive.name} is not a readable gzipped tar archive ({err or type(err).__name__})"
+        ) from None
+
+
 def extract_member(archive: Path, name: str, target: Path) -> None:
     """Copy the regular file ``name`` (also ``./name``) of a tar archive to ``target``."""
-    with tarfile.open(archive) as tar:
+    with open_archive(archive) as tar:
         for member in tar.getmembers():
             if member.isfile() and member.name.removeprefix("./") == name:
                 source = tar.extractfile(member)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tarfile
 from pathlib import Path
 
 import boto3
@@ -169,7 +168,7 @@ def collect(description: dict, models_dir: Path, run_id: str) -> artifacts.RunDi
 
 
 def check_model_archive(path: Path) -> None:
-    with tarfile.open(path) as tar:
+    with artifacts.open_archive(path) as tar:
         names = {member.name.removeprefix("./") for member in tar.getmembers() if member.isfile()}
     missing = [name for name in MODEL_FILES if name not in names]
     if missing:

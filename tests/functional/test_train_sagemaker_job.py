@@ -143,3 +143,21 @@ def test_a_job_without_output_is_an_incomplete_artifact(train_aws, tmp_path, mon
     with pytest.raises(cli.artifacts.IncompleteArtifact, match="model.tar.gz"):
         cli.main(["--models-dir", str(tmp_path / "models")])
     assert list((tmp_path / "models").iterdir()) == []
+
+
+@pytest.mark.parametrize("archive", ["model.tar.gz", "output.tar.gz"])
+@pytest.mark.parametrize("damage", ["truncated", "not gzip"])
+def test_a_corrupt_job_archive_is_named_and_leaves_no_run(
+    train_aws, trained_run, tmp_path, monkeypatch, archive, damage
+):
+    monkeypatch.setenv("TARGET", "aws")
+    monkeypatch.setattr(cli, "new_run_id", lambda: JOB)
+    put_job_outputs(trained_run, JOB)
+    s3 = boto3.client("s3")
+    key = f"models/{JOB}/output/{archive}"
+    body = s3.get_object(Bucket="scones-test-models", Key=key)["Body"].read()
+    damaged = body[: len(body) // 2] if damage == "truncated" else b"<Error>AccessDenied</Error>"
+    s3.put_object(Bucket="scones-test-models", Key=key, Body=damaged)
+    with pytest.raises(cli.artifacts.CorruptArtifact, match=f"{archive} is not a readable"):
+        cli.main(["--models-dir", str(tmp_path / "models")])
+    assert list((tmp_path / "models").iterdir()) == []
