@@ -174,7 +174,9 @@ class TarballServer:
 
     It honours ``Range: bytes=N-`` (206 + Content-Range) unless ``honour_range`` is false, and
     misbehaves on request: the i-th response is cut (connection closed) after ``drops[i]`` bytes
-    of body, and ``status`` (e.g. 404, 503) answers every request with that error instead.
+    of body, ``status`` (e.g. 404, 503) answers every request with that error instead, and
+    ``content_length`` replaces the Content-Length header's value (the body is still complete and
+    the connection closes after it).
     ``requests`` records the Range header of each request (``None`` when absent).
     """
 
@@ -186,6 +188,7 @@ class TarballServer:
         drops: Sequence[int] = (),
         honour_range: bool = True,
         status: int | None = None,
+        content_length: str | None = None,
     ) -> None:
         self.content, self.drops, self.honour_range, self.status = (
             content,
@@ -193,6 +196,7 @@ class TarballServer:
             honour_range,
             status,
         )
+        self.content_length = content_length
         self.requests: list[str | None] = []
         server = self
 
@@ -238,7 +242,9 @@ class TarballServer:
             handler.send_response(200)
         body = self.content[start:]
         handler.send_header("Content-Type", "application/gzip")
-        handler.send_header("Content-Length", str(len(body)))
+        handler.send_header(
+            "Content-Length", self.content_length if self.content_length else str(len(body))
+        )
         handler.end_headers()
         if number < len(self.drops):
             handler.wfile.write(body[: self.drops[number]])

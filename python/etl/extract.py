@@ -157,8 +157,8 @@ def _attempt(url: str, part: Path, timeout_s: float) -> None:
     with response:
         if not (offset and response.status == 206 and _range_start(response) == offset):
             offset = 0  # the server sent the whole file: start over
-        length = response.headers.get("Content-Length")
-        total = offset + int(length) if length is not None else None
+        length = _content_length(response)
+        total = offset + length if length is not None else None
         with (
             part.open("ab" if offset else "wb") as out,
             tqdm(
@@ -177,6 +177,13 @@ def _attempt(url: str, part: Path, timeout_s: float) -> None:
     size = part.stat().st_size
     if total is not None and size != total:
         raise _Incomplete(f"connection closed after {size} of {total} bytes")
+
+
+def _content_length(response: http.client.HTTPResponse) -> int | None:
+    """The body's announced size, or None when the header is missing or not a byte count: it
+    only sizes the progress bar (http.client then reads to the end, and the MD5 check decides)."""
+    length = response.headers.get("Content-Length", "").strip()
+    return int(length) if length.isdigit() else None
 
 
 def _range_start(response: http.client.HTTPResponse) -> int | None:

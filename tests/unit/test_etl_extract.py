@@ -52,6 +52,16 @@ def test_resumes_after_a_dropped_connection(tmp_path, content, capsys):
     assert f"{_size(cut)}/{_size(len(content))}" in capsys.readouterr().err  # bar resumes
 
 
+@pytest.mark.parametrize("header", ["unknown", "-5", "12 345"])
+def test_a_content_length_that_is_not_a_byte_count_only_loses_the_bar_total(
+    tmp_path, content, capsys, header
+):
+    with TarballServer(content, content_length=header) as server:
+        tarball = fetch(server.url, tmp_path, _md5(content))
+    assert tarball.path.read_bytes() == content
+    assert f"/{_size(len(content))}" not in capsys.readouterr().err
+
+
 def test_restarts_when_the_server_ignores_range(tmp_path, content):
     with TarballServer(content, drops=[1000], honour_range=False) as server:
         tarball = fetch(server.url, tmp_path, _md5(content))
