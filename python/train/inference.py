@@ -33,7 +33,8 @@ else:
     import network
 
 CONTENT_TYPES = ("application/x-image", "image/png", "image/jpeg")
-ACCEPT_TYPES = ("application/json", "*/*")
+JSON = "application/json"
+ACCEPT_TYPES = (JSON, "application/*", "*/*")
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_SIDE = 4096
 IMAGE_FORMATS = ("PNG", "JPEG")
@@ -131,9 +132,25 @@ def predict_fn(input_data: torch.Tensor, model: dict) -> torch.Tensor:
     )
 
 
-def output_fn(prediction: torch.Tensor, accept: str) -> str:
-    """The JSON list of probabilities of the (single) image, in label-index order."""
-    media_type = (accept or "application/json").split(";")[0].strip().lower()
-    if media_type not in ACCEPT_TYPES:
+def output_fn(prediction: torch.Tensor, accept: str) -> tuple[str, str]:
+    """The JSON list of probabilities of the (single) image, in label-index order, and its
+    content type: the inference toolkit answers with the type ``output_fn`` names, and otherwise
+    with the Accept value as sent (``application/*``, a list)."""
+    if accept and not _accepts_json(accept):
         raise UnsupportedAccept(f"accept type {accept!r} is not supported; use application/json")
-    return json.dumps([float(p) for p in prediction[0].tolist()])
+    return json.dumps([float(p) for p in prediction[0].tolist()]), JSON
+
+
+def _accepts_json(accept: str) -> bool:
+    """Whether an HTTP Accept value (a list such as ``text/csv, application/json;q=0.5``) takes
+    JSON: one of its media ranges covers application/json with a quality above 0."""
+    for media_range in accept.split(","):
+        media_type, *params = (part.strip().lower() for part in media_range.split(";"))
+        quality = next((p.partition("=")[2] for p in params if p.startswith("q=")), "1")
+        try:
+            wanted = float(quality) > 0
+        except ValueError:  # a malformed weight: read as the default, 1
+            wanted = True
+        if media_type in ACCEPT_TYPES and wanted:
+            return True
+    return False

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import re
 import sys
 import tarfile
 
@@ -47,8 +48,12 @@ def served(trained_run, tmp_path_factory):
 
 
 def round_trip(served, body, content_type, accept="application/json"):
+    """The response body; its content type is always application/json."""
     module, model = served
-    return module.output_fn(module.predict_fn(module.input_fn(body, content_type), model), accept)
+    prediction = module.predict_fn(module.input_fn(body, content_type), model)
+    body, response_type = module.output_fn(prediction, accept)
+    assert response_type == "application/json"
+    return body
 
 
 def jpeg_bytes(array: np.ndarray) -> bytes:
@@ -139,14 +144,23 @@ def test_images_over_the_side_limit_are_refused_before_decoding(served):
         module.input_fn(buffer.getvalue(), "image/png")
 
 
-def test_unsupported_accept_is_refused(served):
+def test_accept_lists_are_read_and_unsupported_types_refused(served):
     module, model = served
     prediction = module.predict_fn(
         module.input_fn(png_bytes(class_image(0, np.random.default_rng(5))), "image/png"), model
     )
-    assert json.loads(module.output_fn(prediction, "*/*"))
-    with pytest.raises(module.UnsupportedAccept, match="text/csv"):
-        module.output_fn(prediction, "text/csv")
+    for accept in ("*/*", "application/*", "text/csv, application/json;q=0.5", "Application/JSON"):
+        assert module.output_fn(prediction, accept) == module.output_fn(
+            prediction, "application/json"
+        )
+    for accept in (
+        "text/csv",
+        "text/csv, application/json;q=0",
+        "application/json; q=0.0",
+        "image/*",
+    ):
+        with pytest.raises(module.UnsupportedAccept, match=re.escape(repr(accept))):
+            module.output_fn(prediction, accept)
 
 
 def png_header_claiming(width: int, height: int) -> bytes:

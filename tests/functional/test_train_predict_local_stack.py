@@ -118,3 +118,15 @@ def test_bad_requests_are_model_errors_and_the_server_keeps_serving(endpoint):
         assert message in str(error.value)
     probabilities = json.loads(invoke(endpoint, good, "application/x-image"))
     assert len(probabilities) == 2
+
+
+@pytest.mark.parametrize("accept", ["*/*", "application/*", "text/csv, application/json;q=0.5"])
+def test_the_answer_is_json_whatever_accept_list_takes_it(endpoint, accept):
+    response = boto3.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=endpoint,
+        ContentType="image/png",
+        Accept=accept,
+        Body=png_bytes(class_image(0, np.random.default_rng(2))),
+    )
+    assert response["ContentType"] == "application/json"
+    assert len(json.loads(response["Body"].read())) == 2
