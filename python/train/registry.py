@@ -33,6 +33,12 @@ PENDING = "PendingManualApproval"
 SERVING_INSTANCE_TYPE = "ml.m5.large"
 CONTENT_TYPES = ["application/x-image", "image/png", "image/jpeg"]
 RESPONSE_TYPES = ["application/json"]
+# CustomerMetadataProperties values: 1-256 characters among letters, digits, spaces and
+# "_.:/=+-@" (no comma). The labels are stored space-separated under "labels", continued under
+# "labels-2", "labels-3", ... when they are longer than one value may be.
+LABELS_KEY = "labels"
+MAX_METADATA_VALUE = 256
+METADATA_PUNCTUATION = set("_.:/=+-@")
 
 
 class NoApprovedModel(CliError):
@@ -115,7 +121,7 @@ def register(
                 }
             },
             CustomerMetadataProperties={
-                "labels": ",".join(labels),
+                **labels_metadata(labels),
                 "test_accuracy": f"{accuracy:.4f}",
             },
             ModelApprovalStatus=status,
@@ -145,12 +151,41 @@ def latest_approved(group: str) -> dict:
         )
     newest = max(summaries, key=lambda s: (s["CreationTime"], s.get("ModelPackageVersion", 0)))
     package = client.describe_model_package(ModelPackageName=newest["ModelPackageArn"])
-    labels = package.get("CustomerMetadataProperties", {}).get("labels", "")
     return {
         "model_package_arn": package["ModelPackageArn"],
         "model_data_url": package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"],
-        "class_labels": labels.split(",") if labels else [],
+        "class_labels": labels_from_metadata(package.get("CustomerMetadataProperties", {})),
     }
+
+
+def labels_metadata(labels: Sequence[str]) -> dict[str, str]:
+    """The class labels as CustomerMetadataProperties entries (see ``LABELS_KEY``)."""
+    for label in labels:
+        if not label or not all(c.isalnum() or c in METADATA_PUNCTUATION for c in label):
+            raise RegistryError(
+                f"class label {label!r} cannot be stored in the model registry: use letters,"
+                " digits and _.:/=+-@ only"
+            )
+    chunks: list[str] = []
+    for label in labels:
+        if chunks and len(chunks[-1]) + 1 + len(label) <= MAX_METADATA_VALUE:
+            chunks[-1] += " " + label
+        else:
+            chunks.append(label)
+    return {_labels_key(n): chunk for n, chunk in enumerate(chunks, start=1)}
+
+
+def labels_from_metadata(metadata: dict[str, str]) -> list[str]:
+    labels: list[str] = []
+    n = 1
+    while _labels_key(n) in metadata:
+        labels += metadata[_labels_key(n)].split()
+        n += 1
+    return labels
+
+
+def _labels_key(n: int) -> str:
+    return LABELS_KEY if n == 1 else f"{LABELS_KEY}-{n}"
 
 
 def approve(group: str, arn: str) -> str:

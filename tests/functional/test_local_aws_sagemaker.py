@@ -403,7 +403,7 @@ def test_approving_a_package_by_hand_keeps_what_the_request_leaves_out(local_sta
     assert described["ModelApprovalStatus"] == "Approved"
     assert described["ApprovalDescription"] == "checked by hand"
     assert described["CustomerMetadataProperties"] == {
-        "labels": "bicycle,motorcycle",
+        "labels": "bicycle motorcycle",
         "reviewer": "ops",
     }
 

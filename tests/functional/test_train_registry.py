@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import boto3
 import pytest
 
+from etl.classes import CIFAR100_FINE_LABELS, VEHICLES
 from settings import run_cli
 from train import registry
 
@@ -50,10 +52,37 @@ def test_register_creates_the_group_and_a_complete_package(train_aws, no_network
         "S3Uri": EVALUATION_URL,
     }
     assert described["CustomerMetadataProperties"] == {
-        "labels": "bicycle,motorcycle",
+        "labels": "bicycle motorcycle",
         "test_accuracy": "0.9500",
     }
     assert no_network == []  # the image URI comes from the SDK's bundled table
+
+
+@pytest.mark.parametrize("labels", [VEHICLES, CIFAR100_FINE_LABELS])
+def test_labels_fit_the_metadata_rules_and_come_back_in_order(train_aws, labels):
+    group = train_aws["model_package_group_name"]
+    package = registry.register(group, MODEL_URL, EVALUATION_URL, labels, 0.95, 0.9)
+    metadata = boto3.client("sagemaker").describe_model_package(ModelPackageName=package.arn)[
+        "CustomerMetadataProperties"
+    ]
+    # CreateModelPackage's CustomerMetadataValue: 1-256 of letters, digits, spaces, _.:/=+-@
+    # (AWS enforces it, moto does not); at most 50 entries
+    assert all(re.fullmatch(r"[\w .:/=+\-@]{1,256}", value) for value in metadata.values())
+    assert len(metadata) <= 50
+    assert registry.latest_approved(group)["class_labels"] == list(labels)
+
+
+@pytest.mark.parametrize("label", ["", "pickup truck", "a,b"])
+def test_a_label_the_registry_cannot_hold_is_named(train_aws, label):
+    with pytest.raises(registry.RegistryError, match="cannot be stored in the model registry"):
+        registry.register(
+            train_aws["model_package_group_name"],
+            MODEL_URL,
+            EVALUATION_URL,
+            ["bicycle", label],
+            0.95,
+            0.9,
+        )
 
 
 @pytest.mark.parametrize(
