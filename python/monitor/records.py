@@ -58,9 +58,11 @@ MALFORMED_REASONS: tuple[str, ...] = (
     "missing_field",  # a required field is absent or of the wrong type
     "bad_time",  # eventMetadata.inferenceTime is not an ISO 8601 time (within 1677-2262)
     "undecodable_output",  # output encoding unknown, or data not base64 / JSON
-    "bad_probabilities",  # output is not a non-empty list of numbers in [0, 1], one per label
+    "bad_probabilities",  # output: not a list of numbers in [0, 1] summing to 1, one per label
     "undecodable_input",  # input encoding is not BASE64, bad base64, or not a readable image
 )
+# How far probabilities may sum away from 1: the classify Lambda's rule (same constant there).
+SUM_TOLERANCE = 1e-3
 STATS_BATCH = 1024  # images per decoding and statistics batch...
 STATS_PIXELS = 1 << 22  # ...or fewer, for large images (memory: 100 MB per batch)
 IMAGE_CACHE_CHARS = 32 << 20  # base64 text held by the image cache (about 8k 32x32 PNGs)
@@ -360,10 +362,11 @@ def _decode_output(output: dict) -> Any:
 
 
 def _probabilities(values: Any, n_classes: int | None) -> list[float] | None:
-    """The output as floats, or ``None`` unless it is a non-empty list of numbers in [0, 1] (of
-    ``n_classes`` entries when known), as the classify Lambda requires; anything else (logits,
-    huge values) would make a confidence above 1. Run for every record: ``map`` over builtins
-    checks a pair of numbers in half the time of generator expressions."""
+    """The output as floats, or ``None`` unless it is a non-empty list of numbers in [0, 1] that
+    sum to 1 within ``SUM_TOLERANCE`` (of ``n_classes`` entries when known), as the classify
+    Lambda requires; anything else (logits, huge values, scores of independent classes) would
+    make a confidence that is no probability. Run for every record: ``map`` over builtins checks
+    a pair of numbers in half the time of generator expressions."""
     if not isinstance(values, list) or not values:
         return None
     if n_classes is not None and len(values) != n_classes:
@@ -376,7 +379,9 @@ def _probabilities(values: Any, n_classes: int | None) -> list[float] | None:
         return None
     if not all(map(math.isfinite, floats)):  # NaN would slip through min and max
         return None
-    return floats if 0.0 <= min(floats) and max(floats) <= 1.0 else None
+    if not (0.0 <= min(floats) and max(floats) <= 1.0):
+        return None
+    return floats if abs(math.fsum(floats) - 1.0) <= SUM_TOLERANCE else None
 
 
 class CaptureParser:

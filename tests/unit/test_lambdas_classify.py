@@ -100,6 +100,12 @@ def test_probabilities_may_carry_float32_rounding(classify):
     assert classify.parse_probabilities(b"[1, 0]", 2) == [1.0, 0.0]
 
 
+def test_the_monitoring_report_reads_probabilities_by_the_same_rule(classify):
+    from monitor import records
+
+    assert records.SUM_TOLERANCE == classify.SUM_TOLERANCE
+
+
 @pytest.mark.parametrize(
     "request_event, error",
     [

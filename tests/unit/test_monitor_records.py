@@ -91,12 +91,14 @@ def test_a_block_of_lines_parses_as_its_lines(images):
 
 
 def _probabilities_as_json_reads_them(text: str) -> list[float] | None:
-    """What the parser must make of an output: ``json.loads``, then floats in [0, 1]."""
+    """What the parser must make of an output: ``json.loads``, then floats in [0, 1] whose sum
+    is 1 (within the classify Lambda's tolerance)."""
     try:
         values = [float(v) for v in json.loads(text)]
     except OverflowError:
         return None
-    return values if all(0.0 <= v <= 1.0 for v in values) else None
+    in_range = all(0.0 <= v <= 1.0 for v in values)
+    return values if in_range and abs(sum(values) - 1.0) <= records.SUM_TOLERANCE else None
 
 
 @pytest.mark.parametrize(
@@ -113,6 +115,10 @@ def _probabilities_as_json_reads_them(text: str) -> list[float] | None:
         "[0.30000000000000004, 0.7]",
         "[1.0000000000000000000000001, 0]",
         " [0.5 , 0.5] ",
+        "[0.2, 0.2]",  # in range, but no distribution over the classes
+        "[1, 1]",
+        "[0.9995, 0]",  # within the tolerance
+        "[0.998, 0]",
     ],
 )
 @pytest.mark.parametrize("encoding", ["JSON", "BASE64"])
