@@ -2,7 +2,10 @@
 
 Event ``{"items": [{"s3_key", "status": "ok" | "<ErrorName>", ...}, ...]}``, the results of the
 batch state machine's Map state, one per image in input order. Returns
-``{"total", "counts": {status: n}, "items", "not_ok": [items whose status is not "ok"]}``.
+``{"total", "counts": {status: n}, "items", "not_ok": [the first MAX_LISTED items whose status
+is not "ok"]}``: ``not_ok`` feeds the summary alert, and a list of every failed item of a large
+batch would pass the 256 KiB limits of an SNS message and of Step Functions' state data (the
+counts cover them all).
 
 A Lambda because Amazon States Language cannot group by an arbitrary value: intrinsic functions
 can count an array, not the members of each error name, and a fixed list of names would miss
@@ -12,12 +15,14 @@ unexpected ones (``States.Timeout``, ``Lambda.Unknown``...) and so break the cou
 from __future__ import annotations
 
 from collections import Counter
+from itertools import islice
 from typing import Any
 
 from lambdas.errors import InvalidInput
 from lambdas.events import require_object
 
 OK = "ok"
+MAX_LISTED = 100
 
 
 def handler(event: Any, context: Any = None) -> dict:
@@ -32,5 +37,5 @@ def handler(event: Any, context: Any = None) -> dict:
         "total": len(items),
         "counts": dict(sorted(counts.items())),
         "items": items,
-        "not_ok": [item for item in items if item["status"] != OK],
+        "not_ok": list(islice((item for item in items if item["status"] != OK), MAX_LISTED)),
     }

@@ -34,7 +34,7 @@ class DataBucketNotFound(CliError):
 
 
 class BatchTooLarge(CliError):
-    """The batch input would exceed Step Functions' 256 KiB payload limit."""
+    """The batch's input or output would exceed Step Functions' 256 KiB state data limit."""
 
 
 class UnknownInstancePrice(CliError):

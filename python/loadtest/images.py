@@ -84,6 +84,22 @@ def drift_key(run_id: str, kind: str, number: int) -> str:
     return f"{DRIFT_PREFIX}/{run_id}/{kind}/{number:04d}.png"
 
 
+def drift_keys(run_id: str, items: list[Item]) -> dict[tuple[str, str], str]:
+    """The key of the altered image of each (source, kind) of ``items``, numbered in order."""
+    variants = sorted({(it.source_key, it.drift_kind) for it in items if it.drift_kind})
+    return {variant: drift_key(run_id, variant[1], n) for n, variant in enumerate(variants)}
+
+
+def with_drift_keys(run_id: str, items: list[Item]) -> list[Item]:
+    """``items`` as ``upload_drift`` will send them when every source can be altered: what sizes
+    a batch's state data before anything is uploaded."""
+    keys = drift_keys(run_id, items)
+    return [
+        replace(it, s3_key=keys[(it.source_key, it.drift_kind)]) if it.drift_kind else it
+        for it in items
+    ]
+
+
 def upload_drift(
     s3, bucket: str, run_id: str, items: list[Item], seed: int, threads: int = 8
 ) -> list[Item]:
@@ -94,10 +110,10 @@ def upload_drift(
     any other image. Any other failure (or Ctrl-C) ends the upload: the altered images already
     uploaded for the run are deleted, then the error goes on.
     """
-    variants = sorted({(it.source_key, it.drift_kind) for it in items if it.drift_kind})
-    if not variants:
+    keys = drift_keys(run_id, items)
+    if not keys:
         return items
-    keys = {variant: drift_key(run_id, variant[1], n) for n, variant in enumerate(variants)}
+    variants = list(keys)
 
     def make(numbered: tuple[int, tuple[str, str]]) -> tuple[str, str] | None:
         number, (source, kind) = numbered

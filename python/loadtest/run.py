@@ -59,7 +59,7 @@ from loadtest.errors import (
 )
 from loadtest.faults import control, counters_delta, endpoint_counters, endpoint_faults
 from loadtest.history import HistoryFacts, fetch_history, function_name, parse_history
-from loadtest.images import Item, plan_items, read_test_keys, upload_drift
+from loadtest.images import Item, plan_items, read_test_keys, upload_drift, with_drift_keys
 from loadtest.results import display_path, report_paths, write_results
 from loadtest.schedule import poisson_arrivals
 from loadtest.tracker import MIN_POLL_S, PROGRESS_POLL_S, Tracker, describe_all
@@ -69,8 +69,9 @@ log = get_logger("loadtest")
 
 MODES = ("burst", "stream", "batch")
 CONFIRM_ABOVE_USD = 1.0
-# Step Functions' limit on an execution's input, in bytes of UTF-8.
-MAX_INPUT_BYTES = 256 * 1024
+# Step Functions' limit on the data of a state (an execution's input, a state's output), in
+# bytes of UTF-8.
+MAX_STATE_BYTES = 256 * 1024
 # Capture on the local stack is written on flush; on AWS it appears within minutes.
 CAPTURE_WAIT_S = {"local": (30.0, 0.5), "aws": (900.0, 30.0)}
 HISTORY_THREADS = 8
@@ -347,15 +348,13 @@ def run_loadtest(
     keys = read_test_keys(clients.s3, deployment.data_bucket)
     items = plan_items(keys, count, bool(options.drift), seed)
     if batch:
-        size = len(
-            json.dumps(
-                {"images": [submit.single_payload(deployment.data_bucket, it) for it in items]}
-            )
-        )
-        if size > MAX_INPUT_BYTES:
+        planned = with_drift_keys(run_id, items)
+        size = submit.largest_batch_state_bytes(deployment.data_bucket, planned)
+        if size > MAX_STATE_BYTES:
             raise BatchTooLarge(
-                f"{count} images make a {size}-byte input, Step Functions allows "
-                f"{MAX_INPUT_BYTES}: use a smaller N"
+                f"{count} images make up to {size} bytes of state data (the batch's input or its"
+                f" output, one result per image), Step Functions allows {MAX_STATE_BYTES}: use a"
+                " smaller N"
             )
     items = upload_drift(clients.s3, deployment.data_bucket, run_id, items, seed)
 

@@ -12,12 +12,19 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 from tqdm import tqdm
 
+from etl.classes import CIFAR100_FINE_LABELS
+from lambdas.summarize_batch import MAX_LISTED
 from loadtest.images import Item
 from loadtest.tracker import Tracker
+
+# The workflow names CIFAR-100 fine labels; results are sized with the longest.
+LONGEST_LABEL = max(CIFAR100_FINE_LABELS, key=len)
+SUMMARY_SLACK_BYTES = 1024  # the summary's counts, for several error names
 
 
 @dataclass
@@ -61,6 +68,34 @@ def start(sfn, state_machine_arn: str, submission: Submission, payload: dict) ->
 
 def single_payload(bucket: str, item: Item) -> dict:
     return {"s3_bucket": bucket, "s3_key": item.s3_key}
+
+
+def batch_payload(bucket: str, items: Sequence[Item]) -> dict:
+    return {"images": [single_payload(bucket, it) for it in items]}
+
+
+def largest_batch_state_bytes(bucket: str, items: Sequence[Item]) -> int:
+    """Bytes of the largest state data a batch of ``items`` makes in the batch state machine:
+    its input, or the summary step's output, which holds a result per item and lists up to
+    ``MAX_LISTED`` of them again under ``not_ok``. Results are counted at their largest: an ok
+    one, with the longest class label and a confidence of 17 significant digits."""
+    input_bytes = len(json.dumps(batch_payload(bucket, items)).encode())
+    results = [
+        {
+            "s3_key": it.s3_key,
+            "status": "ok",
+            "label": LONGEST_LABEL,
+            "confidence": 0.01234567890123456,
+        }
+        for it in items
+    ]
+    summary = {
+        "total": len(items),
+        "counts": {"ok": len(items)},
+        "items": results,
+        "not_ok": results[:MAX_LISTED],
+    }
+    return max(input_bytes, len(json.dumps(summary).encode()) + SUMMARY_SLACK_BYTES)
 
 
 def burst(
@@ -144,7 +179,7 @@ def batch(
 ) -> Submission:
     """One execution of the fan-out state machine over all items, in order."""
     submission = Submission(f"{run_id}-batch", list(items))
-    payload = {"images": [single_payload(bucket, it) for it in items]}
+    payload = batch_payload(bucket, items)
     start(sfn, state_machine_arn, submission, payload)
     if submission.execution_arn:
         tracker.add(submission.execution_arn)

@@ -267,3 +267,27 @@ def test_an_aws_error_before_the_run_is_one_line_and_leaves_no_altered_image(dep
     assert "InvalidObjectState" in result.stderr
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=f"{DRIFT_PREFIX}/")
     assert not (tmp_path / "reports").exists()  # nothing was started
+
+
+def test_a_batch_whose_output_would_pass_the_state_limit_is_refused_before_it_starts(
+    deployed, tmp_path
+):
+    # 2,200 images: the input (about 200 KiB, drift keys included) fits Step Functions' 256 KiB,
+    # the output (a result per image: label and confidence) would not (about 285 KiB).
+    s3, sfn = boto3.client("s3"), boto3.client("stepfunctions")
+    bucket, machine = deployed.outputs["data_bucket"], deployed.outputs["batch_state_machine_arn"]
+
+    def state() -> tuple[list, list]:
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{DRIFT_PREFIX}/").get("Contents", [])
+        executions = sfn.list_executions(stateMachineArn=machine)["executions"]
+        return sorted(o["Key"] for o in listed), sorted(e["name"] for e in executions)
+
+    before = state()
+    arguments = ["--mode", "batch", "--n", "2200", "--drift", "1", "--seed", "3"]
+    result = run_cli(tmp_path, deployed.outputs, *arguments)
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: BatchTooLarge: 2200 images make up to "), last
+    assert "use a smaller N" in last
+    assert state() == before  # no drift image uploaded, no execution started
+    assert not (tmp_path / "reports").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lambdas import errors
-from lambdas.summarize_batch import handler
+from lambdas.summarize_batch import MAX_LISTED, handler
 from lambdas_support import event
 
 
@@ -42,3 +42,16 @@ def test_an_empty_batch_counts_nothing():
 def test_anything_but_a_list_of_results_is_invalid_input(request_event):
     with pytest.raises(errors.InvalidInput):
         handler(request_event)
+
+
+def test_a_large_batch_lists_only_the_first_items_not_ok_and_counts_them_all():
+    items = [
+        {"s3_key": f"k{i}.png", "status": "ok" if i % 3 else "ImageNotFound"} for i in range(900)
+    ]
+
+    result = handler({"items": items})
+
+    assert result["counts"] == {"ImageNotFound": 300, "ok": 600}
+    assert result["items"] == items
+    assert result["not_ok"] == [item for item in items if item["status"] != "ok"][:MAX_LISTED]
+    assert MAX_LISTED == 100

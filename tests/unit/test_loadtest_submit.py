@@ -18,7 +18,17 @@ from lambdas_support import event
 from loadtest.accounting import summarize
 from loadtest.images import Item
 from loadtest.run import _single_records
-from loadtest.submit import Submission, batch, burst, execution_arn, start
+from lambdas.summarize_batch import handler as summarize_batch
+from loadtest.submit import (
+    LONGEST_LABEL,
+    Submission,
+    batch,
+    batch_payload,
+    burst,
+    execution_arn,
+    largest_batch_state_bytes,
+    start,
+)
 from loadtest.tracker import PROGRESS_POLL_S, Tracker, describe_all
 
 DEFINITION = {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}
@@ -120,3 +130,24 @@ def test_a_tracker_that_only_moves_a_progress_bar_polls_at_most_twice_a_second(s
     client, arn = sfn
     assert Tracker(client, arn).poll_interval() == 0.1
     assert Tracker(client, arn, min_poll_s=PROGRESS_POLL_S).poll_interval() == 0.5
+
+
+@pytest.mark.parametrize("failing_share", [0.0, 0.5, 1.0])
+def test_the_batch_state_estimate_bounds_the_input_and_the_real_summary(failing_share):
+    """The summary step's output, made by the real summarize Lambda from results of the shape
+    the batch state machine's items end with, never outgrows the estimate."""
+    keys = [f"loadtest/drift/lt-20261127T000000Z-abcdef/noise/{i:04d}.png" for i in range(1500)]
+    items = [Item(i, key) for i, key in enumerate(keys)]
+    failing = int(len(items) * failing_share)
+    results = [
+        (
+            {"s3_key": key, "status": "States.DataLimitExceeded"}
+            if i < failing
+            else {"s3_key": key, "status": "ok", "label": LONGEST_LABEL, "confidence": 1 / 3}
+        )
+        for i, key in enumerate(keys)
+    ]
+    summary = summarize_batch({"items": results})
+    estimate = largest_batch_state_bytes("scones-0123abcd-data", items)
+    assert len(json.dumps(summary).encode()) <= estimate
+    assert len(json.dumps(batch_payload("scones-0123abcd-data", items)).encode()) <= estimate
