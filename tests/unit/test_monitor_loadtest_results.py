@@ -60,6 +60,20 @@ def test_missing_summary_parts_fall_back_to_the_csv(tmp_path):
     assert results.latencies()["p50"] == pytest.approx(145.0)
 
 
+def test_counts_and_latencies_that_are_not_finite_numbers_are_left_out(tmp_path):
+    path = write_loadtest(tmp_path / "reports", rows=10)
+    document = json.loads(path.read_text())
+    document["summary"]["by_status"] = {"succeeded": float("nan"), "LowConfidence": 2}
+    document["summary"]["lost"] = float("inf")
+    document["summary"]["latency_ms"] = {"p50": float("nan"), "p95": 200.0}
+    path.write_text(json.dumps(document))  # NaN and Infinity, as Python's JSON writes them
+
+    results = read_loadtest(path, repo_root=tmp_path)
+
+    assert results.outcomes() == {"LowConfidence": 2}
+    assert results.latencies() == {"p95": 200.0}
+
+
 def test_latency_is_computed_from_start_and_stop_when_absent(tmp_path):
     path = write_loadtest(tmp_path / "reports", rows=5)
     csv_path = tmp_path / "reports" / path.with_suffix(".csv").name
