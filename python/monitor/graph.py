@@ -115,21 +115,38 @@ class StateRecord:
         )
 
 
+def _entered_type(outcome: str) -> str:
+    """The ``...StateEntered`` event type of the states that an outcome event is about."""
+    for prefix in ("Map", "Parallel"):
+        if outcome.startswith(prefix + "State"):
+            return prefix + "StateEntered"
+    return "TaskStateEntered"  # Task..., LambdaFunction...
+
+
 def state_statuses(events: list[dict], execution_status: str) -> dict[str, StateRecord]:
     """Per state name, how its visits ended, from ``GetExecutionHistory`` events.
 
     Events of concurrent Map iterations interleave. An event belongs to the innermost visit
-    still open along its ``previousEventId`` chain: a task's events to the Task state that
-    scheduled it, a Map's iteration and exit events to the Map (its inner visits are closed).
+    still open along its ``previousEventId`` chain of the state it is about: a task's events to
+    the Task state that scheduled it, ``MapStateFailed`` to the Map. A Map's outcome is looked
+    for by type, not by nearness: when an iteration fails, the state where it failed never
+    exits, and that open visit (a Fail or Task state) lies on the chain before the Map's.
     """
     by_id = {event["id"]: event for event in events}
     visits: dict[int, dict[str, Any]] = {}  # StateEntered event id -> visit
 
-    def open_visit(event_id: int, name: str | None = None) -> dict[str, Any] | None:
+    def open_visit(
+        event_id: int, name: str | None = None, entered: str | None = None
+    ) -> dict[str, Any] | None:
         current = by_id.get(event_id)
         while current is not None:
             visit = visits.get(current["id"])
-            if visit is not None and not visit["exited"] and name in (None, visit["name"]):
+            if (
+                visit is not None
+                and not visit["exited"]
+                and name in (None, visit["name"])
+                and entered in (None, visit["type"])
+            ):
                 return visit
             current = by_id.get(current.get("previousEventId", 0))
         return None
@@ -146,7 +163,7 @@ def state_statuses(events: list[dict], execution_status: str) -> dict[str, State
             if visit is not None:
                 visit["exited"] = True
         elif kind in FAILURE_EVENTS or kind in SUCCESS_EVENTS:
-            visit = open_visit(event.get("previousEventId", 0))
+            visit = open_visit(event.get("previousEventId", 0), entered=_entered_type(kind))
             if visit is not None:
                 visit["outcomes"].append("failure" if kind in FAILURE_EVENTS else "success")
     records: dict[str, StateRecord] = defaultdict(StateRecord)

@@ -55,34 +55,44 @@ def test_every_definition_is_drawn_with_all_its_states(tmp_path, capsys):
 
 
 @pytest.fixture
-def failed_execution(monkeypatch):
-    """A finished execution of the real classify_image definition on moto's interpreter."""
+def run_on_moto(monkeypatch):
+    """Runs a definition to its end on moto's interpreter; returns the execution ARN."""
     isolate_from_real_aws(monkeypatch)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        topic = boto3.client("sns", region_name=REGION).create_topic(Name="alerts")["TopicArn"]
-        values = {
-            name: f"arn:aws:lambda:{REGION}:123456789012:function:{name}"
-            for name in ("serialize_function_arn", "classify_function_arn", "filter_function_arn")
-        }
-        definition = definitions.render(
-            definitions.ASL_DIR / "classify_image.asl.json", values | {"alert_topic_arn": topic}
-        )
         sfn = boto3.client("stepfunctions", region_name=REGION)
-        machine = sfn.create_state_machine(
-            name="classify-image",
-            definition=json.dumps(definition),
-            roleArn="arn:aws:iam::123456789012:role/states",
-        )["stateMachineArn"]
-        arn = sfn.start_execution(
-            stateMachineArn=machine,
-            name="graph-test",
-            input=json.dumps({"s3_bucket": "scones-data", "s3_key": "test/a.png"}),
-        )["executionArn"]
-        deadline = time.monotonic() + 30
-        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
-            assert time.monotonic() < deadline, "the execution did not finish"
-            time.sleep(0.05)
-        yield arn
+
+        def run(definition: dict, payload: dict, machine: str, name: str = "graph-test") -> str:
+            machine_arn = sfn.create_state_machine(
+                name=machine,
+                definition=json.dumps(definition),
+                roleArn="arn:aws:iam::123456789012:role/states",
+            )["stateMachineArn"]
+            arn = sfn.start_execution(
+                stateMachineArn=machine_arn, name=name, input=json.dumps(payload)
+            )["executionArn"]
+            deadline = time.monotonic() + 30
+            while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+                assert time.monotonic() < deadline, "the execution did not finish"
+                time.sleep(0.05)
+            return arn
+
+        yield run
+
+
+@pytest.fixture
+def failed_execution(run_on_moto):
+    """A finished execution of the real classify_image definition on moto's interpreter."""
+    topic = boto3.client("sns", region_name=REGION).create_topic(Name="alerts")["TopicArn"]
+    values = {
+        name: f"arn:aws:lambda:{REGION}:123456789012:function:{name}"
+        for name in ("serialize_function_arn", "classify_function_arn", "filter_function_arn")
+    }
+    definition = definitions.render(
+        definitions.ASL_DIR / "classify_image.asl.json", values | {"alert_topic_arn": topic}
+    )
+    return run_on_moto(
+        definition, {"s3_bucket": "scones-data", "s3_key": "test/a.png"}, "classify-image"
+    )
 
 
 def test_an_execution_is_coloured_by_what_each_state_did(failed_execution, tmp_path, capsys):
@@ -110,3 +120,52 @@ def test_an_unknown_execution_is_a_named_error(monkeypatch):
         arn = f"arn:aws:states:{REGION}:123456789012:execution:classify-image:nope"
         with pytest.raises(graph.ExecutionNotFound, match="nope"):
             graph.main(["--execution", arn])
+
+
+def drawn_summaries(svg_text: str) -> dict[str, str]:
+    """State name -> the second line drawn in its shape (what the execution did there)."""
+    groups = ET.fromstring(svg_text).iter(f"{SVG}g")
+    return {g.get("data-state"): [t.text for t in g.iter(f"{SVG}text")][1] for g in groups}
+
+
+def test_a_map_whose_iteration_failed_is_caught_not_succeeded(run_on_moto, tmp_path):
+    # An iteration ends in a Fail state, which never exits: the Map fails and its Catch takes
+    # over. The Map is what was caught, whatever the state inside where the iteration failed.
+    definition = {
+        "StartAt": "Items",
+        "States": {
+            "Items": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": "Check",
+                    "States": {
+                        "Check": {"Type": "Pass", "Next": "ItemFailed"},
+                        "ItemFailed": {"Type": "Fail", "Error": "BadItem", "Cause": "no"},
+                    },
+                },
+                "Catch": [
+                    {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Alert"}
+                ],
+                "Next": "Done",
+            },
+            "Alert": {"Type": "Pass", "Next": "Failed"},
+            "Done": {"Type": "Succeed"},
+            "Failed": {"Type": "Fail", "Error": "BatchFailed", "Cause": "an item failed"},
+        },
+    }
+    arn = run_on_moto(definition, {"items": [1]}, "map-caught")
+
+    path = graph.draw_execution(arn, tmp_path)
+
+    svg_text = path.read_text()
+    assert drawn_summaries(svg_text) == {
+        "Items": "caught 1",
+        "Check": "succeeded 1",
+        "ItemFailed": "failed 1",
+        "Alert": "succeeded 1",
+        "Done": "Succeed",  # not reached: its type is shown
+        "Failed": "failed 1",
+    }
+    assert drawn_states(svg_text)["Items"] == graph.STATUS_STYLE["caught"][0]
