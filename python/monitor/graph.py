@@ -3,7 +3,8 @@
 Without ``--execution`` each definition of ``asl/`` is drawn (``reports/workflow/<key>.svg``).
 With it, the definition that execution ran (as deployed) is drawn and every state is coloured by
 what the execution did there, read from ``GetExecutionHistory``: succeeded, retried, caught (its
-error went to a ``Catch``), failed, running, or not reached. The picture is the project's
+error went to a ``Catch``), failed, running, aborted (in progress when the execution was
+stopped), or not reached. The picture is the project's
 counterpart of a console screenshot of a working Step Function.
 
 The SVG is written by this module (no graphviz): a layered top-down layout (longest-path layers,
@@ -56,6 +57,7 @@ TYPE_STYLE = {
 STATUS_STYLE = {
     "failed": ("#ffc9c9", "#c92a2a", "failed"),
     "caught": ("#ffd8a8", "#e8590c", "caught (went to Catch)"),
+    "aborted": ("#e5dbff", "#6741d9", "aborted (execution stopped)"),
     "running": ("#a5d8ff", "#1971c2", "running"),
     "retried": ("#d8f5a2", "#5c940d", "succeeded after retries"),
     "succeeded": ("#b2f2bb", "#2b8a3e", "succeeded"),
@@ -180,6 +182,8 @@ def state_statuses(events: list[dict], execution_status: str) -> dict[str, State
                 status = "succeeded"
         elif execution_status == "RUNNING":
             status = "running"
+        elif execution_status == "ABORTED":  # stopped (StopExecution) while in this state
+            status = "aborted"
         else:
             status = "failed"
         records[visit["name"]].visits[status] += 1

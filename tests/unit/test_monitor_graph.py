@@ -54,6 +54,13 @@ def test_every_definition_is_drawn_with_all_its_states(tmp_path, capsys):
         assert filename in svg_text
 
 
+def entered_states(sfn, arn: str) -> set[str]:
+    events = sfn.get_execution_history(executionArn=arn)["events"]
+    return {
+        e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e
+    }
+
+
 @pytest.fixture
 def run_on_moto(monkeypatch):
     """Runs a definition to its end on moto's interpreter; returns the execution ARN."""
@@ -61,7 +68,14 @@ def run_on_moto(monkeypatch):
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         sfn = boto3.client("stepfunctions", region_name=REGION)
 
-        def run(definition: dict, payload: dict, machine: str, name: str = "graph-test") -> str:
+        def run(
+            definition: dict,
+            payload: dict,
+            machine: str,
+            name: str = "graph-test",
+            stop_in: str | None = None,
+        ) -> str:
+            """``stop_in``: stop the execution (StopExecution) once it has entered that state."""
             machine_arn = sfn.create_state_machine(
                 name=machine,
                 definition=json.dumps(definition),
@@ -71,6 +85,11 @@ def run_on_moto(monkeypatch):
                 stateMachineArn=machine_arn, name=name, input=json.dumps(payload)
             )["executionArn"]
             deadline = time.monotonic() + 30
+            while stop_in is not None and stop_in not in entered_states(sfn, arn):
+                assert time.monotonic() < deadline, f"the execution did not reach {stop_in}"
+                time.sleep(0.05)
+            if stop_in is not None:
+                sfn.stop_execution(executionArn=arn, error="Operator", cause="stopped by the test")
             while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
                 assert time.monotonic() < deadline, "the execution did not finish"
                 time.sleep(0.05)
@@ -169,3 +188,25 @@ def test_a_map_whose_iteration_failed_is_caught_not_succeeded(run_on_moto, tmp_p
         "Failed": "failed 1",
     }
     assert drawn_states(svg_text)["Items"] == graph.STATUS_STYLE["caught"][0]
+
+
+def test_the_state_an_aborted_execution_was_stopped_in_is_aborted_not_failed(run_on_moto, tmp_path):
+    definition = {
+        "StartAt": "Prepare",
+        "States": {
+            "Prepare": {"Type": "Pass", "Next": "Hold"},
+            "Hold": {"Type": "Wait", "Seconds": 30, "Next": "Finish"},
+            "Finish": {"Type": "Pass", "End": True},
+        },
+    }
+    arn = run_on_moto(definition, {}, "stopped", stop_in="Hold")
+
+    svg_text = graph.draw_execution(arn, tmp_path).read_text()
+
+    assert drawn_summaries(svg_text) == {
+        "Prepare": "succeeded 1",
+        "Hold": "aborted 1",
+        "Finish": "Pass",  # not reached: its type is shown
+    }
+    assert drawn_states(svg_text)["Hold"] == graph.STATUS_STYLE["aborted"][0]
+    assert "execution graph-test: ABORTED" in svg_text
