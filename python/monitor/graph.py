@@ -92,6 +92,10 @@ class StepFunctionsUnavailable(CliError):
     """Step Functions could not be reached to read the execution."""
 
 
+class InvalidDefinition(CliError):
+    """A definition cannot be drawn: no StartAt or States, or a transition to no state."""
+
+
 # ---------------------------------------------------------------------------------------------
 # Execution history -> status of each state
 
@@ -248,6 +252,48 @@ class Layout:
     width: float
     height: float
     bands: list[tuple[float, float]]  # (top, bottom) of each layer
+
+
+def check_definition(definition: Any, source: str) -> None:
+    """Raise ``InvalidDefinition`` unless ``definition`` has the structure drawing it reads.
+
+    Each ``Next``, ``Default`` and ``Choices``/``Catch`` target must be a state of the same
+    ``States`` (a Map's item processor is a scope of its own); ``source`` names the definition.
+    """
+
+    def check(block: Any, where: str) -> None:
+        states = block.get("States") if isinstance(block, dict) else None
+        if not isinstance(states, dict) or not states:
+            raise InvalidDefinition(f"{source}: {where} has no States object")
+        start_at = block.get("StartAt")
+        if not (isinstance(start_at, str) and start_at in states):
+            raise InvalidDefinition(
+                f"{source}: StartAt {start_at!r} of {where} is not one of its states"
+            )
+        for name, state in states.items():
+            if not isinstance(state, dict) or not isinstance(state.get("Type"), str):
+                raise InvalidDefinition(f"{source}: state {name!r} is not an object with a Type")
+            targets = [("Next", state.get("Next")), ("Default", state.get("Default"))]
+            for field in ("Choices", "Catch"):
+                rules = state.get(field, [])
+                if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+                    raise InvalidDefinition(
+                        f"{source}: {field} of state {name!r} is not a list of objects"
+                    )
+                targets += [(f"a {field} rule's Next", rule.get("Next")) for rule in rules]
+            for label, target in targets:
+                if (label in ("Next", "Default") and not target) or (
+                    isinstance(target, str) and target in states
+                ):
+                    continue
+                raise InvalidDefinition(
+                    f"{source}: {label} of state {name!r} is {target!r}, not a state of {where}"
+                )
+            processor = state.get("ItemProcessor") or state.get("Iterator")
+            if state["Type"] == "Map" and processor:
+                check(processor, f"the item processor of {name!r}")
+
+    check(definition, "the definition")
 
 
 def describe_rule(rule: dict) -> str:
@@ -675,14 +721,20 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 def draw_definitions(output_dir: Path) -> list[Path]:
-    """One SVG per asl/ definition, template variables shown by name."""
-    written = []
+    """One SVG per asl/ definition, template variables shown by name.
+
+    All are drawn before any is written: one that cannot be drawn leaves every file as it was.
+    """
+    pictures = {}
     for key, filename in definitions.DEFINITIONS.items():
         definition = definitions.render_placeholders(definitions.ASL_DIR / filename)
-        path = output_dir / f"{key}.svg"
-        write_atomically(path, render_svg(definition, key, subtitle=f"asl/{filename}"))
-        written.append(path)
-    return written
+        check_definition(definition, f"asl/{filename}")
+        pictures[output_dir / f"{key}.svg"] = render_svg(
+            definition, key, subtitle=f"asl/{filename}"
+        )
+    for path, svg in pictures.items():
+        write_atomically(path, svg)
+    return list(pictures)
 
 
 def draw_execution(arn: str, output_dir: Path) -> Path:
@@ -693,6 +745,7 @@ def draw_execution(arn: str, output_dir: Path) -> Path:
     if execution.get("error"):
         subtitle += f" ({execution['error']})"
     path = output_dir / f"{machine}.{name}.svg"
+    check_definition(definition, execution["stateMachineArn"])
     write_atomically(path, render_svg(definition, machine, statuses, subtitle))
     log.info("drawn", extra={"fields": {"execution": arn, "states": len(statuses)}})
     return path

@@ -210,3 +210,38 @@ def test_the_state_an_aborted_execution_was_stopped_in_is_aborted_not_failed(run
     }
     assert drawn_states(svg_text)["Hold"] == graph.STATUS_STYLE["aborted"][0]
     assert "execution graph-test: ABORTED" in svg_text
+
+
+@pytest.mark.parametrize(
+    "original, broken, named",
+    [
+        ('"Next": "SummarizeBatch"', '"Next": "SummarizeBatches"', "'SummarizeBatches'"),
+        ('"Default": "BatchResult"', '"Default": "BatchResults"', "'BatchResults'"),
+        ('"Next": "ItemFailed"', '"Next": "ItemFail"', "'ItemFail'"),  # a Catch, in the Map
+        ('"Next": "ItemSucceeded"', '"Next": "BatchResult"', "item processor"),  # out of scope
+        ('"StartAt": "CheckBatchInput"', '"StartAt": "Check"', "'Check'"),
+        ('"Type": "Choice"', '"Typo": "Choice"', "'CheckBatchInput'"),
+    ],
+)
+def test_a_malformed_definition_is_a_named_error_and_nothing_is_written(
+    monkeypatch, tmp_path, original, broken, named
+):
+    asl_dir = tmp_path / "asl"
+    asl_dir.mkdir()
+    for filename in definitions.DEFINITIONS.values():
+        text = (definitions.ASL_DIR / filename).read_text()
+        if filename == "classify_batch.asl.json":
+            assert original in text
+            text = text.replace(original, broken, 1)
+        (asl_dir / filename).write_text(text)
+    monkeypatch.setattr(definitions, "ASL_DIR", asl_dir)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "classify-image.svg").write_text("the previous picture")
+
+    with pytest.raises(graph.InvalidDefinition, match=named) as raised:
+        graph.main(["--output-dir", str(out)])
+
+    assert "asl/classify_batch.asl.json" in str(raised.value)
+    assert [p.name for p in out.iterdir()] == ["classify-image.svg"]
+    assert (out / "classify-image.svg").read_text() == "the previous picture"
