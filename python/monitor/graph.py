@@ -96,6 +96,10 @@ class InvalidDefinition(CliError):
     """A definition cannot be drawn: no StartAt or States, or a transition to no state."""
 
 
+class OutputNotWritable(CliError):
+    """An SVG cannot be written where ``--output-dir`` (or reports/workflow/) points."""
+
+
 # ---------------------------------------------------------------------------------------------
 # Execution history -> status of each state
 
@@ -708,16 +712,27 @@ def render_svg(
 
 
 def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as err:
+        raise _not_writable(path, err) from None
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise _not_writable(path, err) from None
         raise
+
+
+def _not_writable(path: Path, err: OSError) -> OutputNotWritable:
+    return OutputNotWritable(
+        f"cannot write {path} ({err.strerror or err}): choose another --output-dir"
+    )
 
 
 def draw_definitions(output_dir: Path) -> list[Path]:

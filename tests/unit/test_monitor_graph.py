@@ -245,3 +245,22 @@ def test_a_malformed_definition_is_a_named_error_and_nothing_is_written(
     assert "asl/classify_batch.asl.json" in str(raised.value)
     assert [p.name for p in out.iterdir()] == ["classify-image.svg"]
     assert (out / "classify-image.svg").read_text() == "the previous picture"
+
+
+def test_an_output_dir_that_is_a_file_is_a_named_error(tmp_path):
+    not_a_folder = tmp_path / "out"
+    not_a_folder.write_text("a file")
+
+    with pytest.raises(graph.OutputNotWritable, match="choose another --output-dir"):
+        graph.main(["--output-dir", str(not_a_folder)])
+
+    assert not_a_folder.read_text() == "a file"
+
+
+def test_an_svg_that_cannot_replace_its_path_is_a_named_error_and_leaves_no_temporary(tmp_path):
+    (tmp_path / "classify-image.svg").mkdir()  # in the way of the rename
+
+    with pytest.raises(graph.OutputNotWritable, match="classify-image.svg"):
+        graph.main(["--output-dir", str(tmp_path)])
+
+    assert [p.name for p in tmp_path.iterdir()] == ["classify-image.svg"]
