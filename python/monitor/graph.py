@@ -718,7 +718,7 @@ def write_atomically(path: Path, text: str) -> None:
     except OSError as err:
         raise _not_writable(path, err) from None
     try:
-        with os.fdopen(fd, "w") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)

@@ -8,8 +8,12 @@ and ends in the Fail state — a path with succeeded, caught, failed and unreach
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import boto3
 import pytest
@@ -264,3 +268,23 @@ def test_an_svg_that_cannot_replace_its_path_is_a_named_error_and_leaves_no_temp
         graph.main(["--output-dir", str(tmp_path)])
 
     assert [p.name for p in tmp_path.iterdir()] == ["classify-image.svg"]
+
+
+def test_the_svg_is_utf8_whatever_the_locale(tmp_path):
+    # A locale whose encoding is ASCII (the C locale without Python's UTF-8 mode and locale
+    # coercion): the shortened Choice label ends in an ellipsis, which ASCII cannot encode.
+    python_dir = Path(__file__).resolve().parents[2] / "python"
+    env = dict(os.environ, LC_ALL="C", LANG="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0")
+    env["PYTHONPATH"] = str(python_dir)
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor.graph", "--output-dir", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 0, done.stderr
+    svg_text = (tmp_path / "classify-batch.svg").read_bytes().decode("utf-8")
+    assert "…" in svg_text
+    assert set(drawn_states(svg_text)) >= {"CheckBatchInput", "ClassifyImages"}
