@@ -10,6 +10,9 @@
   (``execution_events``).
 - ``ValidateStateMachineDefinition`` and ``ListStateMachineVersions``, which the Terraform AWS
   provider calls on every apply (stock moto answers 500 and the provider retries for minutes).
+- ``DescribeStateMachineForExecution`` answers with the definition the execution ran, as AWS
+  does; moto gives the state machine's current one, so after an update ``make graph
+  EXECUTION=...`` drew an earlier execution on a definition it never ran.
 - Speed: ``StartExecution``, ``DescribeExecution``, ``ListExecutions`` and
   ``GetExecutionHistory`` are answered straight from the backend (``answer_directly``) instead
   of through Flask and moto's generic dispatch and serializer. The interpreter parses the
@@ -70,6 +73,18 @@ def install() -> None:
     responses.get_backend = get_backend
     StepFunctionResponse.validate_state_machine_definition = _validate  # type: ignore[attr-defined]
     StepFunctionResponse.list_state_machine_versions = _list_versions  # type: ignore[attr-defined]
+    moto_for_execution = StepFunctionResponse.describe_state_machine_for_execution
+
+    def describe_state_machine_for_execution(self: Any) -> Any:
+        result = moto_for_execution(self)  # moto's answer (and errors), today's definition
+        ran = _definition_ran(self.stepfunction_backend, self._get_param("executionArn"))
+        if ran is not None:
+            result.result["definition"] = ran
+        return result
+
+    StepFunctionResponse.describe_state_machine_for_execution = (  # type: ignore[method-assign]
+        describe_state_machine_for_execution
+    )
     threading.Thread(target=_install_interpreter, name="sfn-import", daemon=True).start()
 
 
@@ -524,6 +539,15 @@ def _validate(self: Any) -> tuple[str, dict[str, str]]:
     body = {"result": "FAIL" if diagnostics else "OK", "diagnostics": diagnostics}
     body["truncated"] = False
     return json.dumps(body), {"Content-Type": "application/x-amz-json-1.0"}
+
+
+def _definition_ran(backend: Any, execution_arn: str) -> str | None:
+    """The definition of the snapshot of its state machine that an execution keeps."""
+    machine = backend.describe_state_machine_for_execution(execution_arn)
+    for execution in machine.executions:
+        if execution.execution_arn == execution_arn:
+            return getattr(getattr(execution, "state_machine", None), "definition", None)
+    return None
 
 
 def _list_versions(self: Any) -> tuple[str, dict[str, str]]:

@@ -516,6 +516,30 @@ def test_terraform_calls_validate_and_list_versions_answer(local_stack, role):
     assert [v["stateMachineVersionArn"] for v in versions] == [f"{machine}:1"]
 
 
+def test_an_execution_is_described_with_the_definition_it_ran(local_stack, role, tmp_path):
+    # As on AWS: once the state machine is updated, DescribeStateMachineForExecution still
+    # gives an earlier execution the definition it ran (the one `make graph EXECUTION=` draws).
+    from monitor import graph
+
+    sfn = boto3.client("stepfunctions")
+    before = {"StartAt": "Before", "States": {"Before": {"Type": "Pass", "End": True}}}
+    after = {"StartAt": "After", "States": {"After": {"Type": "Pass", "End": True}}}
+    machine = sfn.create_state_machine(
+        name=unique("updated"), definition=json.dumps(before), roleArn=role
+    )["stateMachineArn"]
+    earlier = run_execution(machine, {})["executionArn"]
+    sfn.update_state_machine(stateMachineArn=machine, definition=json.dumps(after))
+    later = run_execution(machine, {})["executionArn"]
+
+    ran = sfn.describe_state_machine_for_execution(executionArn=earlier)
+    assert json.loads(ran["definition"]) == before
+    assert ran["stateMachineArn"] == machine
+    ran_later = sfn.describe_state_machine_for_execution(executionArn=later)
+    assert json.loads(ran_later["definition"]) == after
+    svg_text = graph.draw_execution(earlier, tmp_path).read_text()
+    assert "data-state='Before'" in svg_text and "data-state='After'" not in svg_text
+
+
 def test_sns_publish_reaches_an_sqs_subscriber(local_stack):
     sns, sqs = boto3.client("sns"), boto3.client("sqs")
     topic = sns.create_topic(Name=unique("topic"))["TopicArn"]
