@@ -145,3 +145,37 @@ def _aws_endpoint_only_for_stack_tests(request, monkeypatch):
 
 
 # --- end of local AWS stack ------------------------------------------------------------------
+
+
+# --- AWS API constraints (tests/aws_constraints.py) ------------------------------------------
+import pytest as _constraints_pytest
+
+
+@_constraints_pytest.fixture()
+def aws_requests():
+    """Every request that boto3 clients made during the test build, checked against the
+    service models by ``aws_requests.violations()``. The recorder is one of botocore's built-in
+    handlers while the test runs, so every session made meanwhile has it (moto's ``mock_aws``
+    makes boto3 start a new default session), and a handler of boto3's default session of the
+    moment; clients made before the test are not recorded."""
+    import boto3
+    import botocore.handlers
+
+    from aws_constraints import RecordedRequests
+
+    recorded = RecordedRequests()
+    handler = ("before-parameter-build", recorded)
+    # In place: moto adds its own handler to this very list when it is imported.
+    botocore.handlers.BUILTIN_HANDLERS.append(handler)
+    session = boto3.DEFAULT_SESSION
+    if session is not None:
+        session.events.register(*handler)
+    try:
+        yield recorded
+    finally:
+        botocore.handlers.BUILTIN_HANDLERS.remove(handler)
+        if session is not None:
+            session.events.unregister(*handler)
+
+
+# --- end of AWS API constraints --------------------------------------------------------------
