@@ -19,6 +19,13 @@ variable "name_prefix" {
     condition     = can(regex("^[a-z][a-z0-9-]{1,18}[a-z0-9]$", var.name_prefix))
     error_message = "name_prefix must be 3-20 characters: lowercase letters, digits and hyphens, starting with a letter (it is part of bucket names)."
   }
+
+  validation {
+    # S3 bucket naming rules: no bucket name may start with xn--, sthree- or amzn-s3-demo-, and
+    # every bucket here is named "<name_prefix>-<purpose>-<account>-<region>".
+    condition     = !anytrue([for reserved in ["xn--", "sthree-", "amzn-s3-demo-"] : startswith("${var.name_prefix}-", reserved)])
+    error_message = "name_prefix must not be sthree or amzn-s3-demo, nor begin with xn--, sthree- or amzn-s3-demo-: S3 reserves these prefixes of bucket names, which begin with \"<name_prefix>-\"."
+  }
 }
 
 variable "force_destroy" {

@@ -1,0 +1,119 @@
+"""The roots' variable validations refuse, at plan time, values that make AWS refuse a resource.
+
+Each test plans a root with ``terraform test`` and a mocked AWS provider: no AWS, no local stack
+(moto would accept most of these values). A run with ``expect_failures`` passes only when the
+variable's validation refuses the value; the others plan cleanly. The roots are copied, with
+``asl/`` and ``modules/``, into a temporary directory and the test file is written there, so
+nothing lands in the repository; the provider comes from TF_PLUGIN_DIR when it is there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PLUGIN_DIR = Path(os.environ.get("TF_PLUGIN_DIR", "/opt/tf-plugins"))
+COMMAND_TIMEOUT_S = 300
+# The longest region name in botocore's endpoints.json: bucket names end with the region.
+LONGEST_REGION = "us-isof-south-1"
+
+# Data sources answer these values; every policy document is a valid (empty) policy, as the
+# provider's own validation of policy arguments still runs under the mock.
+MOCK_PROVIDER = f"""
+mock_provider "aws" {{
+  mock_data "aws_caller_identity" {{
+    defaults = {{ account_id = "123456789012" }}
+  }}
+  mock_data "aws_region" {{
+    defaults = {{ name = "{LONGEST_REGION}" }}
+  }}
+  mock_data "aws_partition" {{
+    defaults = {{ partition = "aws" }}
+  }}
+  mock_data "aws_iam_policy_document" {{
+    defaults = {{ json = "{{\\"Version\\":\\"2012-10-17\\",\\"Statement\\":[]}}" }}
+  }}
+}}
+"""
+
+pytestmark = [
+    pytest.mark.terraform,
+    pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform binary not on PATH"),
+]
+
+
+def terraform_test(tmp_path: Path, root: str, runs: str) -> subprocess.CompletedProcess:
+    """``terraform test`` of a copy of ``root`` with ``runs`` (HCL ``run`` blocks)."""
+    work = tmp_path / "repo"
+    ignore = shutil.ignore_patterns(
+        ".terraform", "*.tfstate*", ".terraform.lock.hcl", "*_override.tf"
+    )
+    shutil.copytree(REPO / "terraform", work / "terraform", ignore=ignore)
+    shutil.copytree(REPO / "asl", work / "asl")
+    tests = work / "terraform" / root / "tests"
+    tests.mkdir()
+    (tests / "variables.tftest.hcl").write_text(MOCK_PROVIDER + runs)
+    env = dict(os.environ, TF_DATA_DIR=str(tmp_path / "data"), TF_IN_AUTOMATION="1")
+
+    def terraform(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["terraform", f"-chdir={work / 'terraform' / root}", *args, "-no-color"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT_S,
+        )
+
+    init = ["init", "-input=false", "-backend=false"]
+    if PLUGIN_DIR.is_dir():
+        init.append(f"-plugin-dir={PLUGIN_DIR}")
+    initialised = terraform(*init)
+    assert initialised.returncode == 0, initialised.stdout + initialised.stderr
+    return terraform("test")
+
+
+def run_block(name: str, variables: dict[str, str], refused: str | None = None) -> str:
+    """A plan-only ``run`` block; with ``refused``, that variable's validation must fail."""
+    assignments = "\n".join(f"    {key} = {value}" for key, value in variables.items())
+    expect = f"  expect_failures = [var.{refused}]\n" if refused else ""
+    return f'\nrun "{name}" {{\n  command = plan\n  variables {{\n{assignments}\n  }}\n{expect}}}\n'
+
+
+def assert_passed(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode == 0 and "0 failed" in result.stdout, result.stdout + result.stderr
+
+
+# --- terraform/base: name_prefix --------------------------------------------------------------
+
+# Bucket names "<name_prefix>-<purpose>-<account>-<region>" that S3 refuses (bucket naming rules:
+# no name starts with xn--, sthree- or amzn-s3-demo-), from prefixes of the allowed shape.
+RESERVED_PREFIXES = [
+    "xn--scones",
+    "sthree",
+    "sthree-configurator",
+    "amzn-s3-demo",
+    "amzn-s3-demo-x",
+]
+
+
+def test_a_name_prefix_that_starts_bucket_names_with_a_reserved_prefix_is_refused(tmp_path):
+    runs = "".join(
+        run_block(f"reserved_{n}", {"name_prefix": f'"{prefix}"'}, refused="name_prefix")
+        for n, prefix in enumerate(RESERVED_PREFIXES)
+    )
+    # The longest prefix allowed, and names that merely resemble the reserved ones, still plan.
+    for n, prefix in enumerate(["a-prefix-of-20-chars", "xn-scones", "sthreex", "amzn-s3-demox"]):
+        runs += run_block(f"allowed_{n}", {"name_prefix": f'"{prefix}"'})
+    assert_passed(terraform_test(tmp_path, "base", runs))
+
+
+def test_the_refusal_names_the_reserved_prefixes(tmp_path):
+    result = terraform_test(tmp_path, "base", run_block("xn", {"name_prefix": '"xn--scones"'}))
+    assert result.returncode != 0
+    assert "S3 reserves these prefixes of bucket names" in " ".join(result.stderr.split())
