@@ -179,8 +179,9 @@ variable "max_concurrency" {
   default     = 10
 
   validation {
-    condition     = var.max_concurrency >= 0
-    error_message = "max_concurrency must be 0 (no limit) or more."
+    # It becomes the Map state's MaxConcurrency, which Step Functions takes as an integer only.
+    condition     = var.max_concurrency >= 0 && floor(var.max_concurrency) == var.max_concurrency
+    error_message = "max_concurrency must be a whole number, 0 (no limit) or more: it is the MaxConcurrency of the batch state machine's Map state, an integer."
   }
 }
 

@@ -49,7 +49,7 @@ pytestmark = [
 
 
 def terraform_test(tmp_path: Path, root: str, runs: str) -> subprocess.CompletedProcess:
-    """``terraform test`` of a copy of ``root`` with ``runs`` (HCL ``run`` blocks)."""
+    """``terraform test`` of a copy of ``root`` with ``runs`` (HCL ``run`` and ``variables``)."""
     work = tmp_path / "repo"
     ignore = shutil.ignore_patterns(
         ".terraform", "*.tfstate*", ".terraform.lock.hcl", "*_override.tf"
@@ -117,3 +117,44 @@ def test_the_refusal_names_the_reserved_prefixes(tmp_path):
     result = terraform_test(tmp_path, "base", run_block("xn", {"name_prefix": '"xn--scones"'}))
     assert result.returncode != 0
     assert "S3 reserves these prefixes of bucket names" in " ".join(result.stderr.split())
+
+
+# --- terraform/serving: max_concurrency -------------------------------------------------------
+
+
+def serving_variables(tmp_path: Path) -> str:
+    """A file-level ``variables`` block: base outputs and a model, as ``make deploy`` passes them."""
+    lambda_zip = tmp_path / "lambdas.zip"
+    with zipfile.ZipFile(lambda_zip, "w") as archive:
+        archive.writestr("lambdas/__init__.py", "")
+    account = "arn:aws:{}:us-east-1:123456789012"
+    values = {
+        "data_bucket": "scones-data-123456789012-us-east-1",
+        "model_bucket": "scones-models-123456789012-us-east-1",
+        "capture_bucket": "scones-capture-123456789012-us-east-1",
+        "capture_prefix": "datacapture",
+        "sagemaker_role_arn": "arn:aws:iam::123456789012:role/scones-sagemaker",
+        "model_package_group_name": "scones-models",
+        "alert_topic_arn": account.format("sns") + ":scones-alerts",
+        "alert_queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/scones-alerts",
+        "kms_key_arn": account.format("kms") + ":key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "model_package_arn": account.format("sagemaker") + ":model-package/scones-models/1",
+        "lambda_zip": str(lambda_zip),
+    }
+    lines = [f'  {name} = "{value}"' for name, value in values.items()]
+    lines.append('  class_labels = ["bicycle", "motorcycle"]')
+    return "\nvariables {\n" + "\n".join(lines) + "\n}\n"
+
+
+def test_a_max_concurrency_that_is_no_whole_number_is_refused(tmp_path):
+    """It becomes the MaxConcurrency of the batch definition's Map state, an integer (the
+    MaxConcurrency shape of Step Functions' service model; moto's ASL parser, which answers
+    ValidateStateMachineDefinition on the local stack and runs its executions, reads only an
+    integer there). 2.5 passed the plan, to be refused with the state machine, after the
+    Lambdas and roles were made."""
+    runs = serving_variables(tmp_path)
+    runs += run_block("fraction", {"max_concurrency": "2.5"}, refused="max_concurrency")
+    runs += run_block("negative", {"max_concurrency": "-1"}, refused="max_concurrency")
+    runs += run_block("no_limit", {"max_concurrency": "0"})
+    runs += run_block("forty", {"max_concurrency": "40"})
+    assert_passed(terraform_test(tmp_path, "serving", runs))
