@@ -190,7 +190,10 @@ def _labels_key(n: int) -> str:
 
 def approve(group: str, arn: str) -> str:
     """Approve the model package ``arn`` of ``group`` by hand (after a person looked at its
-    evaluation); returns its status before. Only the status and its description change."""
+    evaluation); returns its status before. Only the status and its description change.
+
+    DescribeModelPackage also takes a package's name (``<group>/<version>``), UpdateModelPackage
+    only its ARN: the update names the package by the ARN the description gives."""
     client = boto3.client("sagemaker")
     try:
         package = client.describe_model_package(ModelPackageName=arn)
@@ -199,7 +202,7 @@ def approve(group: str, arn: str) -> str:
         before = package["ModelApprovalStatus"]
         if before != APPROVED:
             client.update_model_package(
-                ModelPackageArn=arn,
+                ModelPackageArn=package["ModelPackageArn"],
                 ModelApprovalStatus=APPROVED,
                 ApprovalDescription="approved by hand (make approve)",
             )

@@ -158,6 +158,23 @@ def test_a_pending_package_approved_by_hand_becomes_deployable(train_aws, capsys
     assert registry.latest_approved(group)["model_package_arn"] == pending.arn
 
 
+def test_a_package_named_rather_than_given_by_arn_is_approved_by_its_arn(
+    train_aws, aws_requests, capsys
+):
+    """DescribeModelPackage takes a name as well as an ARN (AWS: ``<group>/<version>``; moto
+    resolves the group's name to its newest package); UpdateModelPackage's ModelPackageArn must
+    be an ARN (its pattern, which moto does not check)."""
+    group = train_aws["model_package_group_name"]
+    pending = register(group, 0.5)
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(lambda: registry.main(["approve", group]))
+    assert exit_info.value.code == 0
+    assert f"{group}: PendingManualApproval -> Approved" in capsys.readouterr().out
+    assert "sagemaker.UpdateModelPackage" in aws_requests.operations()
+    assert aws_requests.violations() == []
+    assert registry.latest_approved(group)["model_package_arn"] == pending.arn
+
+
 def test_only_a_package_of_the_projects_group_is_approved(train_aws, capsys):
     other = register(train_aws["model_package_group_name"] + "-other", 0.5)
     for argv, message in [
