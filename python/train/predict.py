@@ -21,6 +21,8 @@ from settings.outputs import outputs_dir, read_json_object
 
 MODEL_TFVARS = "model.tfvars.json"
 SIGNATURES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
+# InvokeEndpoint takes a request body of at most 6 MiB (its Body member, BodyBlob: max 6291456).
+MAX_BODY_BYTES = 6 * 1024 * 1024
 
 
 class ImageNotFound(CliError):
@@ -29,6 +31,10 @@ class ImageNotFound(CliError):
 
 class NotAnImage(CliError):
     """The file is not a PNG or JPEG image."""
+
+
+class ImageTooLarge(CliError):
+    """The file is larger than the request body an endpoint takes (``MAX_BODY_BYTES``)."""
 
 
 class EndpointError(CliError):
@@ -51,6 +57,10 @@ def read_image(path: Path) -> tuple[bytes, str]:
         raise ImageNotFound(f"{path} is a directory") from None
     except OSError as err:
         raise ImageNotFound(f"{path}: {err.strerror}") from None
+    if len(data) > MAX_BODY_BYTES:
+        raise ImageTooLarge(
+            f"{path} is {len(data)} bytes; an endpoint takes at most {MAX_BODY_BYTES} (6 MiB)"
+        )
     try:
         return data, content_type_of(data)
     except NotAnImage as err:

@@ -6,7 +6,9 @@ import json
 
 import numpy as np
 import pytest
+from moto import mock_aws
 
+from aws_constraints import shape_of
 from settings import MissingOutputs
 from train import predict
 from train_support import class_image, png_bytes, write_outputs
@@ -49,3 +51,27 @@ def test_labels_come_from_the_deployed_model_variables(tmp_path, monkeypatch):
         json.dumps({"model_package_arn": "arn", "model_data_url": "s3://m", "class_labels": ["a"]})
     )
     assert predict.deployed_labels() == ["a"]
+
+
+def test_an_image_larger_than_an_endpoint_takes_is_refused_before_the_call(
+    tmp_path, monkeypatch, aws_requests
+):
+    """InvokeEndpoint's Body is at most 6 MiB (its service model; moto and the local stack take
+    more): a larger file is the caller's named error, and no request is sent."""
+    limit = shape_of("sagemaker-runtime", "InvokeEndpoint", "Body").metadata["max"]
+    monkeypatch.setenv("OUTPUTS_DIR", str(tmp_path))
+    write_outputs(tmp_path, "serving", {"endpoint_name": "scones-endpoint"})
+    (tmp_path / "model.tfvars.json").write_text(
+        json.dumps(
+            {"model_package_arn": "arn", "model_data_url": "s3://m", "class_labels": ["a", "b"]}
+        )
+    )
+    signature = b"\x89PNG\r\n\x1a\n"
+    image = tmp_path / "large.png"
+    image.write_bytes(signature + b"\0" * (limit + 1 - len(signature)))
+    with mock_aws(), pytest.raises(predict.ImageTooLarge, match=f"at most {limit} "):
+        predict.main([str(image)])
+    assert aws_requests.violations() == []
+    assert aws_requests.operations() == []
+    image.write_bytes(signature + b"\0" * (limit - len(signature)))
+    assert predict.read_image(image)[1] == "image/png"  # the largest body an endpoint takes
