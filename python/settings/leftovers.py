@@ -15,6 +15,7 @@ not count, its alias does.
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
@@ -27,6 +28,10 @@ from settings.logs import get_logger
 log = get_logger("leftovers")
 
 DEFAULT_PREFIX = "scones"
+# Terraform's rule for name_prefix (terraform/base/variables.tf). The prefix goes into the list
+# calls' filters, whose constraints are narrower than a name's: SageMaker's NameContains takes
+# letters, digits and hyphens only ([a-zA-Z0-9-]+), CloudWatch Logs' logGroupNamePrefix no space.
+PREFIX = re.compile(r"[a-z][a-z0-9-]{1,18}[a-z0-9]")
 
 
 class LeftoversFound(CliError):
@@ -35,6 +40,10 @@ class LeftoversFound(CliError):
 
 class AwsUnreachable(CliError):
     """The AWS APIs (or the local stack) could not be asked."""
+
+
+class InvalidPrefix(CliError):
+    """``--prefix`` is no name_prefix Terraform accepts, so no resource of the project has it."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +161,11 @@ FINDERS: tuple[Callable[[str], Iterable[Leftover]], ...] = (
 
 def find_leftovers(prefix: str = DEFAULT_PREFIX) -> list[Leftover]:
     """Every resource whose name carries ``<prefix>-`` (the KMS alias: ``alias/<prefix>``)."""
+    if not PREFIX.fullmatch(prefix):
+        raise InvalidPrefix(
+            f"{prefix!r} is not a name_prefix: 3-20 lowercase letters, digits and hyphens,"
+            " starting with a letter and not ending with a hyphen"
+        )
     found: list[Leftover] = []
     try:
         for finder in FINDERS:

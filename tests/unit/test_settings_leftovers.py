@@ -95,3 +95,19 @@ def test_unreachable_aws_is_a_named_error(monkeypatch):
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     with pytest.raises(leftovers.AwsUnreachable, match="could not list"):
         leftovers.find_leftovers("pfx")
+
+
+@pytest.mark.parametrize("prefix", ["my_app", "two words", "a" * 64, ""])
+def test_a_prefix_terraform_would_refuse_is_named_before_any_call(aws, aws_requests, prefix):
+    """The prefix goes into SageMaker's NameContains filters ([a-zA-Z0-9-]+, at most 63) and
+    CloudWatch Logs' logGroupNamePrefix; AWS refuses what breaks them (moto does not), which
+    read as AwsUnreachable. A name_prefix of base (Terraform's rule) always fits them."""
+    with pytest.raises(leftovers.InvalidPrefix, match="is not a name_prefix"):
+        leftovers.find_leftovers(prefix)
+    assert aws_requests.violations() == []
+
+
+def test_the_longest_name_prefix_fits_every_list_call(aws, aws_requests):
+    assert leftovers.find_leftovers("a-prefix-of-20-chars") == []
+    assert "sagemaker.ListModelPackageGroups" in aws_requests.operations()
+    assert aws_requests.violations() == []
