@@ -82,6 +82,8 @@ FAILURE_EVENTS = {
     "ParallelStateFailed",
 }
 SUCCESS_EVENTS = {"TaskSucceeded", "LambdaFunctionSucceeded", "MapStateSucceeded"}
+# The longest ARN Step Functions takes (its Arn shape: 1-256 characters).
+MAX_ARN_CHARS = 256
 
 
 class ExecutionNotFound(CliError):
@@ -200,6 +202,11 @@ def state_statuses(events: list[dict], execution_status: str) -> dict[str, State
 
 def read_execution(arn: str) -> tuple[dict, dict, dict[str, StateRecord]]:
     """(execution description, deployed definition, state statuses) of execution ``arn``."""
+    if len(arn) > MAX_ARN_CHARS:  # AWS answers ValidationException, not ExecutionDoesNotExist
+        raise ExecutionNotFound(
+            f"{arn[:80]}...: {len(arn)} characters, more than an execution ARN has"
+            f" ({MAX_ARN_CHARS} at most)"
+        )
     client = boto3.client("stepfunctions")
     try:
         execution = client.describe_execution(executionArn=arn)

@@ -145,6 +145,17 @@ def test_an_unknown_execution_is_a_named_error(monkeypatch):
             graph.main(["--execution", arn])
 
 
+def test_an_arn_longer_than_step_functions_takes_is_an_unknown_execution(monkeypatch, aws_requests):
+    """Step Functions' Arn is 1-256 characters: AWS refuses a longer one with a
+    ValidationException (moto answers ExecutionDoesNotExist), so it is named before any call."""
+    isolate_from_real_aws(monkeypatch)
+    arn = f"arn:aws:states:{REGION}:123456789012:execution:classify-image:" + "x" * 300
+    with mock_aws(), pytest.raises(graph.ExecutionNotFound, match="more than an execution ARN"):
+        graph.main(["--execution", arn])
+    assert aws_requests.violations() == []
+    assert aws_requests.operations() == []
+
+
 def drawn_summaries(svg_text: str) -> dict[str, str]:
     """State name -> the second line drawn in its shape (what the execution did there)."""
     groups = ET.fromstring(svg_text).iter(f"{SVG}g")
