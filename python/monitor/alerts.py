@@ -125,7 +125,7 @@ def read_all(client: Any, queue_url: str) -> list[Alert]:
             MaxNumberOfMessages=10,
             VisibilityTimeout=READ_VISIBILITY_S,
             WaitTimeSeconds=1,
-            AttributeNames=["SentTimestamp"],
+            MessageSystemAttributeNames=["SentTimestamp"],
         )
         messages = response.get("Messages", [])
         if not messages:

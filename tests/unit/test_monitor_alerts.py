@@ -147,9 +147,11 @@ def test_a_deleted_queue_is_a_named_error(topic_and_queue):
         alerts.main([])
 
 
-def test_raw_deliveries_show_and_sort_by_an_iso_time(topic_and_queue, capsys):
+def test_raw_deliveries_show_and_sort_by_an_iso_time(topic_and_queue, aws_requests, capsys):
     """terraform/base subscribes the queue with raw message delivery: no SNS envelope, so the
-    time shown is SQS's SentTimestamp, in the form of SNS's Timestamp (it was milliseconds)."""
+    time shown is SQS's SentTimestamp, in the form of SNS's Timestamp (it was milliseconds),
+    asked for by its current parameter (``AttributeNames`` is deprecated: its model has no
+    ``SentTimestamp``)."""
     sns, sqs, topic, queue_url = topic_and_queue
     (subscription,) = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
     sns.set_subscription_attributes(
@@ -169,3 +171,5 @@ def test_raw_deliveries_show_and_sort_by_an_iso_time(topic_and_queue, capsys):
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", time), time
     assert times == sorted(times)
     assert out.index("test/first.png") < out.index("test/second.png")
+    assert "sqs.ReceiveMessage" in aws_requests.operations()
+    assert aws_requests.violations() == []
