@@ -87,9 +87,9 @@ endif
 help: ## show this help: every target and every variable
 	@awk 'BEGIN {FS = ":.*## "} \
 	  /^##@/ {printf "\n\033[1m%s\033[0m\n", substr($$0, 5); next} \
-	  /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2; next} \
+	  /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-24s\033[0m %s\n", $$1, $$2; next} \
 	  /^[A-Z_]+ \?=.*## / {split($$0, a, "## "); split(a[1], v, / *[?]= */); \
-	     printf "  \033[33m%-20s\033[0m %s (default: %s)\n", v[1], a[2], (v[2] == "" ? "empty" : v[2])}' \
+	     printf "  \033[33m%-24s\033[0m %s (default: %s)\n", v[1], a[2], (v[2] == "" ? "empty" : v[2])}' \
 	  $(MAKEFILE_LIST)
 
 .PHONY: setup
