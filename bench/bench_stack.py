@@ -148,11 +148,12 @@ def filter(event, context):
 """
 
 
-def start_stack(port: int, log_path: Path) -> tuple[subprocess.Popen, float]:
-    """Start the stack as ``make up`` does; seconds until it answers."""
+def start_stack(log_path: Path) -> tuple[subprocess.Popen, int, float]:
+    """Start the stack as ``make up`` does, on a free port; the port and seconds until it
+    answers."""
     started = time.monotonic()
-    process, _ = launcher.start(port, log_path, timeout_s=60)
-    return process, time.monotonic() - started
+    process, _, port = launcher.start_on_free_port(log_path, timeout_s=60)
+    return process, port, time.monotonic() - started
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -442,16 +443,15 @@ def main() -> None:
         log_path = work / "stack.log"
         startups = []
         for _ in range(args.starts):
-            process, seconds = start_stack(launcher.free_port(), log_path)
+            process, _, seconds = start_stack(log_path)
             launcher.stop(process)
             startups.append(seconds)
         print(
             f"startup to healthy:         median {statistics.median(startups):.2f} s "
             f"(runs: {', '.join(f'{s:.2f}' for s in startups)})"
         )
-        port = launcher.free_port()
+        process, port, _ = start_stack(log_path)
         url = f"http://127.0.0.1:{port}"
-        process, _ = start_stack(port, log_path)
         try:
             machine, image = deploy(session, url, work)
             meter = CpuMeter(process.pid)

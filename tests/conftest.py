@@ -125,9 +125,10 @@ def local_stack(tmp_path_factory):
     While it runs, ``AWS_ENDPOINT_URL`` points at it, so plain ``boto3.client(...)`` calls reach
     it. Its log is ``stack.log`` in the fixture's temporary directory (shown if it fails to start).
     """
-    port = _stack_launcher.free_port()
     log_path = tmp_path_factory.mktemp("local_stack") / "stack.log"
-    process, _ = _stack_launcher.start(port, log_path, timeout_s=_STACK_START_TIMEOUT_S)
+    process, _, port = _stack_launcher.start_on_free_port(
+        log_path, timeout_s=_STACK_START_TIMEOUT_S
+    )
     url = f"http://127.0.0.1:{port}"
     _stack_os.environ["AWS_ENDPOINT_URL"] = url
     try:

@@ -92,3 +92,32 @@ def test_a_port_outside_1_to_65535_is_refused_by_every_command(tmp_path, command
         assert f"error: argument --port: {message}" in result.stderr
         assert "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stack_that_cannot_bind_never_passes_for_the_one_on_its_port(local_stack, tmp_path):
+    """Another stack answering on the port is not this one: its health says another pid."""
+    port = int(local_stack.rsplit(":", 1)[1])
+    running = health(port)
+
+    with pytest.raises(launcher.PortTaken, match=f"127.0.0.1:{port} is taken"):
+        launcher.start(port, tmp_path / "stack.log", timeout_s=60)
+    assert health(port) == running
+
+
+def test_start_on_free_port_tries_a_new_port_when_its_port_was_taken(
+    local_stack, tmp_path, monkeypatch
+):
+    """The port ``free_port`` found can be taken before the stack binds it (here by the session's
+    stack): the next attempt gets a new one."""
+    taken = int(local_stack.rsplit(":", 1)[1])
+    ports = iter([taken])
+    real_free_port = launcher.free_port
+    monkeypatch.setattr(launcher, "free_port", lambda: next(ports, None) or real_free_port())
+
+    process, document, port = launcher.start_on_free_port(tmp_path / "stack.log", timeout_s=60)
+    try:
+        assert port != taken
+        assert document["pid"] == process.pid == health(port)["pid"]
+    finally:
+        launcher.stop(process)
+    assert health(taken)["status"] == "ok"
