@@ -473,11 +473,24 @@ def test_a_batch_of_good_images_does_not_alert(workflow):
     assert workflow.alerts_for(result["name"], expected=0) == []
 
 
-@pytest.mark.parametrize("payload", [{}, {"images": "x"}, {"images": None}, [1, 2]])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {},
+        {"images": "x"},
+        {"images": None},
+        [1, 2],
+        # An object is no array for the Map (States.Runtime, which no Catch catches).
+        {"images": {"a": 1}},
+        {"images": {"0": {"s3_bucket": "b", "s3_key": "k"}}},
+        {"images": []},
+    ],
+)
 def test_a_batch_input_of_the_wrong_shape_is_invalid_and_alerts(workflow, payload):
     result = execute(workflow.outputs["batch_state_machine_arn"], payload)
 
     assert (result["status"], result["error"]) == ("FAILED", "InvalidInput")
+    assert "at least one image" in result["cause"]
     [alert] = workflow.alerts_for(result["name"])
     assert alert["error"] == "InvalidInput"
 
