@@ -202,7 +202,7 @@ def deploy_workflow(
         "CLASS_LABELS": json.dumps(LABELS),
     }
     handlers = {
-        "serialize": ("serializeImageData", "lambdas.serialize_image_data.handler", 10),
+        "serialize": ("serializeImageData", "lambdas.serialize_image_data.handler", 15),
         "classify": ("classifyImage", "lambdas.classify_image.handler", 30),
         "filter": ("filterInferences", "lambdas.filter_inferences.handler", 10),
         "summarize": ("summarizeBatch", "lambdas.summarize_batch.handler", 10),

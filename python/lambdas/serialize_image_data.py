@@ -20,8 +20,9 @@ from lambdas.events import MAX_IMAGE_BYTES, check_image, require_location, requi
 # (standard mode, 3 attempts in all); what still fails is ``ImageUnavailable``, which the state
 # machines retry with backoff (a longer outage than the SDK's attempts span). A GetObject of at
 # most 150 KiB answers in milliseconds, so 1 s to connect and 2 s to read are generous, and three
-# attempts that all time out (9 s plus backoff) still end before the function's 10 s timeout:
-# the handler reports the error, Lambda does not cut it.
+# attempts that all time out (9 s, plus up to 1 + 2 s of backoff with the runtime's botocore: the
+# zip carries none, and older ones back off that long) still end before the function's 15 s
+# timeout: the handler reports the error, Lambda does not cut it.
 S3_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 3},
     connect_timeout=1,

@@ -191,7 +191,7 @@ module "serialize_image_data" {
   description        = "Reads an image from the data bucket and returns it base64 encoded."
   handler            = "lambdas.serialize_image_data.handler"
   zip_path           = var.lambda_zip
-  timeout            = 10
+  timeout            = 15
   environment        = local.lambda_environment
   policy_json        = data.aws_iam_policy_document.serialize.json
   kms_key_arn        = var.kms_key_arn
