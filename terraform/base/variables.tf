@@ -60,6 +60,13 @@ variable "alert_email" {
   type        = string
   description = "E-mail address subscribed to the alert topic (AWS sends a confirmation mail first); null for none. The alert queue is always subscribed."
   default     = null
+
+  validation {
+    # SNS refuses a malformed address (InvalidParameter) only when the subscription is made, after
+    # the key, buckets, topic and queue were.
+    condition     = var.alert_email == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alert_email))
+    error_message = "alert_email must be one e-mail address (name@domain.tld), or null for none."
+  }
 }
 
 variable "kms_deletion_window_days" {

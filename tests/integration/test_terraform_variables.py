@@ -119,6 +119,21 @@ def test_the_refusal_names_the_reserved_prefixes(tmp_path):
     assert "S3 reserves these prefixes of bucket names" in " ".join(result.stderr.split())
 
 
+# --- terraform/base: alert_email --------------------------------------------------------------
+
+
+def test_an_alert_email_that_is_no_address_is_refused(tmp_path):
+    """SNS refuses it (InvalidParameter) at the subscription, after the rest of base was made."""
+    refused = ['""', '"ops"', '"ops@example"', '"ops@example.com,dev@example.com"', '" @x.y"']
+    runs = "".join(
+        run_block(f"refused_{n}", {"alert_email": value}, refused="alert_email")
+        for n, value in enumerate(refused)
+    )
+    runs += run_block("address", {"alert_email": '"ops+alerts@example.co.uk"'})
+    runs += run_block("none", {"alert_email": "null"})
+    assert_passed(terraform_test(tmp_path, "base", runs))
+
+
 # --- terraform/serving: max_concurrency -------------------------------------------------------
 
 
