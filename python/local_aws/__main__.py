@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -56,6 +57,24 @@ def _reset_local_state(directory: Path) -> list[Path]:
     return removed
 
 
+def _started_elsewhere(running: dict, directory: Path) -> str | None:
+    """A warning when the running stack is not the one ``up`` started with this state
+    directory (its pid file names another process, or none): Terraform state kept here does not
+    describe what that stack holds, and applies fail on names that already exist."""
+    try:
+        recorded = (directory / "stack.pid").read_text().strip()
+    except OSError:
+        recorded = ""
+    if recorded == str(running["pid"]):
+        return None
+    return (
+        f"warning: the local AWS stack on 127.0.0.1:{running['port']} (pid {running['pid']}) "
+        f"was not started by `make up` with the state in {directory}: the Terraform state there "
+        "may not match what it holds (another checkout's stack? `make down` here, then any "
+        "target, starts a fresh one)"
+    )
+
+
 def up(port: int, quiet: bool) -> int:
     running = launcher.health(port)
     if running is not None:
@@ -64,6 +83,9 @@ def up(port: int, quiet: bool) -> int:
                 f"local AWS stack already running at http://127.0.0.1:{port} "
                 f"(boot id {running['boot_id']})"
             )
+        warning = _started_elsewhere(running, local_dir())
+        if warning:
+            print(warning, file=sys.stderr)
         return 0
     if _port_open(port):
         raise PortInUse(f"127.0.0.1:{port} is taken by another program: set LOCAL_PORT")

@@ -57,7 +57,7 @@ def test_up_status_down(tmp_path):
 
         (tmp_path / "base.tfstate").write_text("{}")
         again = cli("up", "--port", str(port), "--quiet", state_dir=tmp_path)
-        assert (again.returncode, again.stdout) == (0, "")
+        assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
         assert (tmp_path / "base.tfstate").exists()  # same stack: its state is still valid
         assert "already running" in cli("up", "--port", str(port), state_dir=tmp_path).stdout
 
@@ -72,6 +72,21 @@ def test_up_status_down(tmp_path):
     assert not (tmp_path / "stack.pid").exists()
     assert "local AWS stack stopped" in (tmp_path / "stack.log").read_text()
     assert "not running" in cli("status", "--port", str(port), state_dir=tmp_path).stdout
+
+
+def test_up_warns_when_the_running_stack_was_started_elsewhere(local_stack, tmp_path):
+    """A stack this state directory did not start (another checkout's, the test session's) may
+    hold resources its Terraform state does not know: ``up`` leaves it running, and says so."""
+    port = local_stack.rsplit(":", 1)[1]
+    (tmp_path / "base.tfstate").write_text("{}")
+
+    result = cli("up", "--port", port, "--quiet", state_dir=tmp_path)
+
+    assert (result.returncode, result.stdout) == (0, "")
+    assert result.stderr.startswith(f"warning: the local AWS stack on 127.0.0.1:{port} (pid ")
+    assert f"was not started by `make up` with the state in {tmp_path}" in result.stderr
+    assert (tmp_path / "base.tfstate").exists()  # nothing of this checkout's is touched
+    assert health(int(port))["status"] == "ok"
 
 
 def test_up_refuses_a_port_taken_by_something_else(tmp_path):
