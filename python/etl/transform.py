@@ -65,14 +65,30 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
+        """The manifest in ``text``; ``ValueError`` unless it has the shape ``to_json`` writes."""
         raw = json.loads(text)
+        if not isinstance(raw, dict):
+            raise ValueError(f"manifest is a JSON {type(raw).__name__}, not an object")
         if raw.get("format") != FORMAT:
             raise ValueError(f"manifest format {raw.get('format')!r}, expected {FORMAT}")
+        classes, counts, files = raw["classes"], raw["counts"], raw["files"]
+        if not (isinstance(classes, list) and all(isinstance(name, str) for name in classes)):
+            raise ValueError("manifest classes are not a list of names")
+        if not (isinstance(files, dict) and all(isinstance(md5, str) for md5 in files.values())):
+            raise ValueError("manifest files are not an object of md5s")
+        if not (
+            isinstance(counts, dict)
+            and all(
+                isinstance(counts.get(split), dict) and counts[split].keys() == set(classes)
+                for split in SPLITS
+            )
+        ):
+            raise ValueError("manifest counts are not one number per split and class")
         return cls(
-            classes=tuple(raw["classes"]),
+            classes=tuple(classes),
             source_md5=raw["source_md5"],
-            counts=raw["counts"],
-            files=raw["files"],
+            counts=counts,
+            files=files,
             content_sha256=raw["content_sha256"],
         )
 

@@ -134,7 +134,18 @@ def test_the_same_data_gives_the_same_content_hash(tmp_path, archive):
 
 @pytest.mark.parametrize(
     "change",
-    ["other tarball", "other classes", "deleted file", "modified file", "extra file", "bad json"],
+    [
+        "other tarball",
+        "other classes",
+        "deleted file",
+        "modified file",
+        "extra file",
+        "bad json",
+        "json null",
+        "json list",
+        "files not an object",
+        "counts without a class",
+    ],
 )
 def test_changes_are_detected(tmp_path, archive, change):
     processed = tmp_path / "processed"
@@ -151,8 +162,17 @@ def test_changes_are_detected(tmp_path, archive, change):
         first_png.write_bytes(first_png.read_bytes() + b"\0")
     elif change == "extra file":
         (processed / "train" / "bicycle" / "stray.png").write_bytes(b"")
-    else:
+    elif change == "bad json":
         (processed / "manifest.json").write_text("{")
+    elif change in ("json null", "json list"):
+        (processed / "manifest.json").write_text("null" if change == "json null" else "[]")
+    else:
+        saved = json.loads((processed / "manifest.json").read_text())
+        if change == "files not an object":
+            saved["files"] = sorted(saved["files"])
+        else:
+            del saved["counts"]["test"]["motorcycle"]
+        (processed / "manifest.json").write_text(json.dumps(saved))
     assert current_manifest(processed, md5, classes) is None
 
 
