@@ -17,7 +17,7 @@ from typing import Iterator, Sequence
 from etl import extract, load, transform
 from etl.archive import SPLITS, read_archive
 from etl.classes import DEFAULT_CLASSES, parse_classes
-from etl.errors import DataDirBusy
+from etl.errors import DataDirBusy, DataDirUnwritable
 from etl.extract import Tarball
 from etl.load import SyncResult
 from etl.transform import Manifest
@@ -156,8 +156,12 @@ def _parser() -> argparse.ArgumentParser:
 @contextmanager
 def _locked(data_dir: Path) -> Iterator[None]:
     """One run at a time per data directory (two would swap datasets under each other)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with (data_dir / ".etl.lock").open("w") as handle:
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        handle = (data_dir / ".etl.lock").open("w")
+    except OSError as err:
+        raise DataDirUnwritable(f"cannot use {data_dir} as the data directory: {err}") from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as err:

@@ -43,6 +43,11 @@ class DataDirBusy(CliError):
     """Another ``make data`` holds the lock on the data directory."""
 
 
+class DataDirUnwritable(CliError):
+    """The data directory (or its ``raw/`` or ``processed/``) cannot be created or written: a file
+    in the way, no permission, a full disk. The previous dataset is kept as it was."""
+
+
 class BucketUnreachable(CliError):
     """The data bucket does not exist, is not accessible, or S3 cannot be reached."""
 

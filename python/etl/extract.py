@@ -22,7 +22,13 @@ from urllib.request import Request, urlopen
 
 from tqdm import tqdm
 
-from etl.errors import ChecksumMismatch, DownloadFailed, InvalidMd5, TarballNotFound
+from etl.errors import (
+    ChecksumMismatch,
+    DataDirUnwritable,
+    DownloadFailed,
+    InvalidMd5,
+    TarballNotFound,
+)
 from settings import get_logger
 
 log = get_logger("etl.extract")
@@ -89,7 +95,10 @@ def fetch(url: str, raw_dir: Path, md5: str) -> Tarball:
             "cached tarball has another md5, downloading again",
             extra={"fields": {"path": dest, "found": found, "expected": md5}},
         )
-    raw_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        raw_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataDirUnwritable(f"cannot create {raw_dir} for the download: {err}") from None
     part = dest.with_name(dest.name + ".part")
     _download(url, part)
     found = file_md5(part)
@@ -159,24 +168,39 @@ def _attempt(url: str, part: Path, timeout_s: float) -> None:
             offset = 0  # the server sent the whole file: start over
         length = _content_length(response)
         total = offset + length if length is not None else None
-        with (
-            part.open("ab" if offset else "wb") as out,
-            tqdm(
-                total=total,
-                initial=offset,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                desc=f"download {part.name.removesuffix('.part')}",
-                leave=False,
-            ) as bar,
-        ):
-            while chunk := response.read(CHUNK):
-                out.write(chunk)
-                bar.update(len(chunk))
+        try:
+            with (
+                part.open("ab" if offset else "wb") as out,
+                tqdm(
+                    total=total,
+                    initial=offset,
+                    unit="B",
+                    unit_scale=True,
+                    unit_divisor=1024,
+                    desc=f"download {part.name.removesuffix('.part')}",
+                    leave=False,
+                ) as bar,
+            ):
+                while chunk := _read(response):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+        except OSError as err:  # the disk, not the network (_read turns those into _Incomplete)
+            raise DataDirUnwritable(
+                f"cannot write the download {part}: {err} (what was written is kept; the next run"
+                " resumes from it)"
+            ) from None
     size = part.stat().st_size
     if total is not None and size != total:
         raise _Incomplete(f"connection closed after {size} of {total} bytes")
+
+
+def _read(response: http.client.HTTPResponse) -> bytes:
+    """The next chunk of the body; a failing connection is ``_Incomplete`` (retried), so that
+    an ``OSError`` around it can only come from the local file."""
+    try:
+        return response.read(CHUNK)
+    except (OSError, http.client.HTTPException) as err:
+        raise _Incomplete(f"connection lost: {err!r}") from err
 
 
 def _content_length(response: http.client.HTTPResponse) -> int | None:

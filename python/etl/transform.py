@@ -32,7 +32,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from etl.archive import SPLITS, Archive
-from etl.errors import UnknownClass, UnsafeArchive
+from etl.errors import DataDirUnwritable, UnknownClass, UnsafeArchive
 from settings import get_logger
 
 log = get_logger("etl.transform")
@@ -134,11 +134,13 @@ def build(archive: Archive, classes: Sequence[str], source_md5: str, processed: 
             f"{', '.join(missing)} not in the archive's meta; it has:"
             f" {', '.join(archive.fine_label_names)}"
         )
-    processed.parent.mkdir(parents=True, exist_ok=True)
     staging = processed.with_name(f".{processed.name}.tmp-{os.getpid()}")
     try:
+        processed.parent.mkdir(parents=True, exist_ok=True)
         manifest = _write(archive, tuple(classes), source_md5, staging)
         _swap_in(staging, processed)
+    except OSError as err:
+        raise DataDirUnwritable(f"cannot write the dataset next to {processed}: {err}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return manifest

@@ -276,6 +276,18 @@ def test_cli_missing_bucket(cli, tiny_cifar_tarball):
     cli.s3.create_bucket(Bucket=BUCKET)
 
 
+def test_cli_data_dir_in_the_way(cli, tmp_path, tiny_cifar_tarball):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the data directory should be")
+    data = blocker / "data"  # the last --data-dir wins over the fixture's
+    line = _one_line_error(
+        cli("--tarball", str(tiny_cifar_tarball), "--data-dir", str(data)), "DataDirUnwritable"
+    )
+    assert f"cannot use {data} as the data directory" in line
+    assert blocker.read_text() == "a file where the data directory should be"
+    assert _keys(cli.s3) == set()
+
+
 def test_cli_missing_tarball(cli, tmp_path):
     line = _one_line_error(cli("--tarball", str(tmp_path / "nope.tar.gz")), "TarballNotFound")
     assert "nope.tar.gz does not exist" in line

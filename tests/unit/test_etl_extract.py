@@ -6,7 +6,13 @@ from cifar_fixture import TarballServer
 from tqdm import tqdm
 
 from etl import extract
-from etl.errors import ChecksumMismatch, DownloadFailed, InvalidMd5, TarballNotFound
+from etl.errors import (
+    ChecksumMismatch,
+    DataDirUnwritable,
+    DownloadFailed,
+    InvalidMd5,
+    TarballNotFound,
+)
 from etl.extract import fetch, local_tarball, parse_md5
 
 
@@ -171,6 +177,16 @@ def test_server_errors_are_retried(tmp_path, content, monkeypatch):
         with pytest.raises(DownloadFailed, match="gave up after 3 attempts.*503"):
             fetch(server.url, tmp_path, _md5(content))
     assert len(server.requests) == 3
+
+
+def test_a_full_disk_is_named_not_retried_as_a_network_error(tmp_path, content):
+    part = tmp_path / "cifar-100-python.tar.gz.part"
+    part.symlink_to("/dev/full")  # every write fails with ENOSPC, as on a full disk
+    with TarballServer(content) as server:
+        with pytest.raises(DataDirUnwritable, match="No space left on device"):
+            fetch(server.url, tmp_path, _md5(content))
+    assert server.requests == [None]
+    assert not (tmp_path / "cifar-100-python.tar.gz").exists()
 
 
 def test_local_tarball_needs_no_official_md5(tiny_cifar_tarball, content):

@@ -1,3 +1,4 @@
+import errno
 import io
 import json
 import os
@@ -14,7 +15,7 @@ from PIL import Image
 from etl import transform
 from etl.archive import Archive, Split, read_archive
 from etl.classes import VEHICLES
-from etl.errors import UnknownClass, UnsafeArchive
+from etl.errors import DataDirUnwritable, UnknownClass, UnsafeArchive
 from etl.transform import build, current_manifest, recover
 
 MD5 = "0123456789abcdef0123456789abcdef"
@@ -216,6 +217,28 @@ def test_an_interrupted_build_leaves_the_previous_dataset_untouched(tmp_path, ar
     real = transform._png
     monkeypatch.setattr(transform, "_png", interrupted)
     with pytest.raises(KeyboardInterrupt):
+        build(archive, VEHICLES, MD5, processed)
+    assert _tree(processed) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["processed"]
+
+
+def test_a_full_disk_is_named_and_leaves_the_previous_dataset_untouched(
+    tmp_path, archive, monkeypatch
+):
+    processed = tmp_path / "processed"
+    build(archive, ("bicycle", "motorcycle"), MD5, processed)
+    before = _tree(processed)
+    written = []
+
+    def disk_fills_up(path, content):
+        written.append(path)
+        if len(written) == 5:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real(path, content)
+
+    real = transform._write_file
+    monkeypatch.setattr(transform, "_write_file", disk_fills_up)
+    with pytest.raises(DataDirUnwritable, match="cannot write the dataset.*No space left"):
         build(archive, VEHICLES, MD5, processed)
     assert _tree(processed) == before
     assert [p.name for p in tmp_path.iterdir()] == ["processed"]
