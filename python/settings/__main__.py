@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from settings.cli import run_cli
-from settings.outputs import MissingOutputs, outputs
+from settings.outputs import outputs, outputs_dir
 
 ROOTS = ("base", "serving")
 
@@ -23,11 +23,9 @@ def _main() -> int:
     if args.json:
         merged: dict = {}
         for root in [args.root] if args.root else ROOTS:
-            try:
+            # A root not applied yet has no file and is left out; a damaged file is an error.
+            if args.root or (outputs_dir() / f"{root}.outputs.json").exists():
                 merged.update(outputs(root))
-            except MissingOutputs:
-                if args.root:
-                    raise
         print(json.dumps(merged, indent=2, sort_keys=True))
         return 0
     values = outputs(args.root or "base")

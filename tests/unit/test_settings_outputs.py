@@ -111,6 +111,18 @@ def test_the_outputs_command_fails_in_one_line(outputs_dir):
     )
 
 
+def test_make_outputs_leaves_out_a_root_not_applied_but_not_a_damaged_one(outputs_dir):
+    write_outputs(outputs_dir, "serving", {"endpoint_name": "e"})
+    applied = _settings("settings", "--json")
+    assert applied.returncode == 0, applied.stderr
+    assert json.loads(applied.stdout) == {"endpoint_name": "e"}  # base not applied (yet)
+    (outputs_dir / "base.outputs.json").write_text('{"data_bucket": {"val')
+    damaged = _settings("settings", "--json")
+    assert damaged.returncode == 2 and damaged.stdout == ""
+    assert damaged.stderr.startswith("error: MissingOutputs: ")
+    assert "base.outputs.json is not readable JSON" in damaged.stderr
+
+
 def _tfvars(*args: str) -> subprocess.CompletedProcess:
     return _settings("settings.tfvars", *args)
 
