@@ -1,6 +1,6 @@
 """Load: mirror ``data/processed`` into the data bucket, uploading only what changed.
 
-The bucket is listed once (three prefixes: ``train/``, ``test/`` and the top level); an object
+The bucket is listed once (``train/``, ``test/``, the top level and ``_etl/``); an object
 whose ETag equals the local file's md5 is already there. Buckets encrypted with SSE-KMS return
 ETags that are not md5s, so the ETag S3 returned for each upload is also recorded, next to the
 file's md5, in ``_etl/index.json``: a listed ETag equal to the recorded one means the object has
@@ -133,7 +133,7 @@ def unchanged(
 
 
 def _list(s3, bucket: str) -> dict[str, str]:
-    """key -> ETag (without quotes) under ``train/``, ``test/`` and at the top level."""
+    """key -> ETag (without quotes) under ``train/``, ``test/``, ``_etl/`` and at the top level."""
     listed: dict[str, str] = {}
     paginator = s3.get_paginator("list_objects_v2")
     for prefix, delimiter in (("train/", ""), ("test/", ""), ("", "/"), ("_etl/", "")):
