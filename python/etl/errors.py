@@ -17,6 +17,10 @@ class TarballNotFound(CliError):
     """``--tarball`` / ``CIFAR_TARBALL`` names a file that does not exist."""
 
 
+class TarballUnreadable(CliError):
+    """``--tarball`` / ``CIFAR_TARBALL`` names a file that cannot be read (permissions, I/O)."""
+
+
 class DownloadFailed(CliError):
     """The tarball could not be downloaded within the bounded retries (no network, server error)."""
 

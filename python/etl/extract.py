@@ -28,6 +28,7 @@ from etl.errors import (
     DownloadFailed,
     InvalidMd5,
     TarballNotFound,
+    TarballUnreadable,
 )
 from settings import get_logger
 
@@ -73,7 +74,11 @@ def local_tarball(path: Path) -> Tarball:
     """A copy given by the user: no md5 is imposed (its content is still checked when read)."""
     if not path.is_file():
         raise TarballNotFound(f"{path} does not exist or is not a file")
-    return Tarball(path=path, md5=file_md5(path), downloaded=False)
+    try:
+        md5 = file_md5(path)
+    except OSError as err:
+        raise TarballUnreadable(f"cannot read {path}: {err.strerror or err}") from None
+    return Tarball(path=path, md5=md5, downloaded=False)
 
 
 def fetch(url: str, raw_dir: Path, md5: str) -> Tarball:

@@ -1,5 +1,6 @@
 import hashlib
 import socket
+from pathlib import Path
 
 import pytest
 from cifar_fixture import TarballServer
@@ -12,6 +13,7 @@ from etl.errors import (
     DownloadFailed,
     InvalidMd5,
     TarballNotFound,
+    TarballUnreadable,
 )
 from etl.extract import fetch, local_tarball, parse_md5
 
@@ -197,3 +199,12 @@ def test_local_tarball_needs_no_official_md5(tiny_cifar_tarball, content):
 def test_missing_local_tarball(tmp_path):
     with pytest.raises(TarballNotFound, match="does not exist"):
         local_tarball(tmp_path / "nope.tar.gz")
+
+
+def test_an_unreadable_local_tarball_is_named():
+    """A file whose read fails (here with EIO: the kernel refuses to read address 0 of the
+    process's memory; permissions would not stop root) is no traceback."""
+    path = Path("/proc/self/mem")
+    assert path.is_file()
+    with pytest.raises(TarballUnreadable, match=f"cannot read {path}: Input/output error"):
+        local_tarball(path)
