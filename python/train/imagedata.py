@@ -51,20 +51,21 @@ def read_split(directory: Path, split: str, num_classes: int, size: int) -> tupl
     lst = directory / f"{split}.lst"
     if not lst.is_file():
         raise DatasetError(f"{lst} does not exist (run `make data`)")
+    try:
+        text = lst.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DatasetError(f"{lst} is not UTF-8 text: {err}") from None
     root = directory.resolve()
     images: list[np.ndarray] = []
     labels: list[int] = []
-    for number, line in enumerate(lst.read_text().splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         fields = line.split("\t")
         where = f"{lst}:{number}"
         if len(fields) != 3:
             raise DatasetError(f"{where}: expected index<TAB>label<TAB>path, got {line!r}")
-        try:
-            label = int(float(fields[1]))
-        except ValueError:
-            raise DatasetError(f"{where}: label {fields[1]!r} is not a number") from None
+        label = _label(fields[1], where)
         if not 0 <= label < num_classes:
             raise DatasetError(f"{where}: label {label} outside 0..{num_classes - 1}")
         path = (root / fields[2]).resolve()
@@ -76,6 +77,18 @@ def read_split(directory: Path, split: str, num_classes: int, size: int) -> tupl
         raise DatasetError(f"{lst} lists no images")
     pixels = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
     return pixels, torch.tensor(labels, dtype=torch.int64)
+
+
+def _label(text: str, where: str) -> int:
+    """A ``.lst`` label: a whole number, written as an integer or as a float (``1.000000``, as
+    MXNet's im2rec writes them); ``1.5``, ``nan`` or ``inf`` name no class."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise DatasetError(f"{where}: label {text!r} is not a number") from None
+    if not value.is_integer():
+        raise DatasetError(f"{where}: label {text!r} is not a whole number")
+    return int(value)
 
 
 def _read_image(path: Path, size: int, where: str) -> np.ndarray:

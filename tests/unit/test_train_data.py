@@ -34,6 +34,9 @@ def test_read_split_returns_pixels_and_labels_of_the_lst(dataset):
     [
         ("0\t1", "expected index<TAB>label<TAB>path"),
         ("0\tx\ttrain/bicycle/bicycle_s_000000.png", "is not a number"),
+        ("0\tinf\ttrain/bicycle/bicycle_s_000000.png", "is not a whole number"),
+        ("0\tnan\ttrain/bicycle/bicycle_s_000000.png", "is not a whole number"),
+        ("0\t0.5\ttrain/bicycle/bicycle_s_000000.png", "is not a whole number"),
         ("0\t7\ttrain/bicycle/bicycle_s_000000.png", "label 7 outside 0..1"),
         ("0\t0\t../outside.png", "leaves"),
         ("0\t0\ttrain/bicycle/missing.png", "does not exist"),
@@ -44,6 +47,17 @@ def test_bad_lst_lines_are_named_with_file_and_line(dataset, line, message):
     with pytest.raises(DatasetError, match=message) as error:
         read_split(dataset, "train", num_classes=2, size=32)
     assert "train.lst:1" in str(error.value)
+
+
+def test_float_labels_of_whole_numbers_are_read(dataset):
+    (dataset / "train.lst").write_text("0\t1.000000\ttrain/bicycle/bicycle_s_000000.png\n")
+    assert read_split(dataset, "train", num_classes=2, size=32)[1].tolist() == [1]
+
+
+def test_an_lst_that_is_not_utf8_is_a_dataset_error(dataset):
+    (dataset / "train.lst").write_bytes(b"0\t0\ttrain/\xff.png\n")
+    with pytest.raises(DatasetError, match=r"train\.lst is not UTF-8 text"):
+        read_split(dataset, "train", num_classes=2, size=32)
 
 
 def test_wrong_image_size_and_non_images_are_rejected(dataset):
