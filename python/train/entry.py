@@ -74,11 +74,14 @@ EpochCallback = Callable[[dict], None]
 
 
 def _checked(kind: type, low: float, high: float = math.inf, closed: bool = True):
-    """An argparse type: ``kind`` within [low, high] (``closed``) or (low, high)."""
+    """An argparse type: ``kind`` within [low, high] (``closed``) or (low, high); never
+    infinite or NaN, whatever the bounds (``inf`` weight decay makes every weight NaN)."""
 
     def convert(text: str):
         value = kind(text)
         inside = low <= value <= high if closed else low < value < high
+        if isinstance(value, float) and not math.isfinite(value):
+            inside = False
         if not inside:
             bounds = f"[{low}, {high}]" if closed else f"({low}, {high})"
             raise argparse.ArgumentTypeError(f"{value} is outside {bounds}")
@@ -117,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.2,
         help="share of each class of the train split held out for calibration and monitoring",
     )
-    add("--seed", type=int, default=0, help="seed of every random choice")
+    # torch.manual_seed takes a 64-bit seed, signed or unsigned
+    seed = _checked(int, -(2**63), 2**64 - 1)
+    add("--seed", type=seed, default=0, help="seed of every random choice")
     return parser
 
 

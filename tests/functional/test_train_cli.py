@@ -86,6 +86,12 @@ def test_run_ids_started_together_differ_and_are_training_job_names():
         ("help=1", "unknown hyperparameter 'help'"),
         ("epochs=many", "argument --epochs: invalid int value: 'many'"),
         ("tta=2", "argument --tta: invalid choice: 2"),
+        ("epochs=0", "argument --epochs: 0 is outside"),
+        ("width=0", "argument --width: 0 is outside"),
+        ("weight-decay=inf", "argument --weight-decay: inf is outside"),
+        ("weight-decay=nan", "argument --weight-decay: nan is outside"),
+        ("seed=18446744073709551616", "argument --seed: 18446744073709551616 is outside"),
+        ("seed=-9223372036854775809", "argument --seed: -9223372036854775809 is outside"),
     ],
 )
 def test_invalid_hyperparameters_are_named(pair, message):
@@ -100,6 +106,8 @@ def test_hyperparameters_are_typed_by_the_entry_point():
         "lr": 0.1,
     }
     assert cli.to_argv({"epochs": 5, "lr": 0.1}) == ["--epochs", "5", "--lr", "0.1"]
+    seeds = ["seed=-9223372036854775808", "seed=18446744073709551615"]  # torch's seed range
+    assert [cli.parse_hyperparameters([pair])["seed"] for pair in seeds] == [-(2**63), 2**64 - 1]
 
 
 def test_unknown_target_and_missing_infrastructure(monkeypatch, tmp_path):
