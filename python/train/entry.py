@@ -73,6 +73,11 @@ METRIC_DEFINITIONS = [
 EpochCallback = Callable[[dict], None]
 
 
+class TrainingDiverged(ValueError):
+    """The validation loss became NaN or infinite: the weights are no longer numbers, and a
+    model made of them would answer NaN for every image."""
+
+
 def _checked(kind: type, low: float, high: float = math.inf, closed: bool = True):
     """An argparse type: ``kind`` within [low, high] (``closed``) or (low, high); never
     infinite or NaN, whatever the bounds (``inf`` weight decay makes every weight NaN)."""
@@ -187,7 +192,16 @@ def _train_and_evaluate(
 ) -> dict:
     labels = imagedata.read_labels(paths.labels)
     images, targets = imagedata.read_split(paths.train, "train", len(labels), network.IMAGE_SIZE)
+    lst = paths.train / "train.lst"
+    counts = torch.bincount(targets, minlength=len(labels)).tolist()
+    absent = [label for label, count in zip(labels, counts) if count == 0]
+    if absent:
+        raise imagedata.DatasetError(f"{lst} has no image of class {', '.join(absent)}")
     fit_idx, val_idx = imagedata.stratified_split(targets, args.validation_fraction, args.seed)
+    if len(val_idx) == 0:
+        raise imagedata.DatasetError(
+            f"{lst} has a single image of each class: none is left to hold out for validation"
+        )
     config = {"num_classes": len(labels), "width": args.width, "tta": bool(args.tta)}
     model = network.build_model(config)
     fit_images = images[fit_idx].float() / 255
@@ -298,6 +312,11 @@ def fit(
             total_loss += loss.detach() * len(batch)
         probs = network.predict_proba(model, x_val, tta=bool(args.tta))
         val_loss = network.log_loss(probs, y_val)
+        if not math.isfinite(val_loss):
+            raise TrainingDiverged(
+                f"epoch {epoch}: the validation loss is {val_loss}: the training diverged"
+                f" (lower --lr {args.lr} or --weight-decay {args.weight_decay})"
+            )
         val_accuracy = (probs.argmax(dim=1) == y_val).float().mean().item()
         last = {
             "epoch": epoch,
@@ -335,10 +354,10 @@ def training_baseline(images: Tensor, targets: Tensor, labels: list[str]) -> dic
 if __name__ == "__main__":
     try:
         run(sys.argv[1:])
-    except imagedata.DatasetError as err:
+    except (imagedata.DatasetError, TrainingDiverged) as err:
         # Written to /opt/ml/output/failure: SageMaker shows it as the job's FailureReason.
         failure = Path(os.environ.get("SM_OUTPUT_DIR", "/opt/ml/output")) / "failure"
         failure.parent.mkdir(parents=True, exist_ok=True)
-        failure.write_text(f"DatasetError: {err}")
-        print(f"error: DatasetError: {err}", file=sys.stderr)
+        failure.write_text(f"{type(err).__name__}: {err}")
+        print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
         sys.exit(2)

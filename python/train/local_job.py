@@ -22,6 +22,10 @@ class InvalidDataset(CliError):
     """The processed dataset is missing or inconsistent (run `make data`)."""
 
 
+class TrainingDiverged(CliError):
+    """The training's loss became NaN or infinite (``entry.TrainingDiverged``); nothing is kept."""
+
+
 def sm_environ(data_dir: Path, staging: Path) -> dict[str, str]:
     """The SageMaker training-container variables the entry point reads, pointed at local dirs."""
     return {
@@ -57,5 +61,7 @@ def train_local(
         return artifacts.finish(staging, models_dir, run_id), summary
     except imagedata.DatasetError as err:
         raise InvalidDataset(str(err)) from None
+    except entry.TrainingDiverged as err:
+        raise TrainingDiverged(str(err)) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)

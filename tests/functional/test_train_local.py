@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import tarfile
 from pathlib import Path
@@ -158,3 +159,39 @@ def test_the_model_kept_is_the_last_epochs(train_dataset, tmp_path):
     _, val_idx = imagedata.stratified_split(targets, 0.2, seed=0)
     probs = network.predict_proba(model, images[val_idx].float() / 255, tta=config["tta"])
     assert network.log_loss(probs, targets[val_idx]) == pytest.approx(epochs[-1]["val_loss"])
+
+
+@pytest.mark.parametrize(
+    "keep, message",
+    [
+        (lambda label, i: label == "0", r"train\.lst has no image of class motorcycle"),
+        (lambda label, i: i < 2, r"train\.lst has a single image of each class"),
+    ],
+)
+def test_a_train_split_without_a_class_or_a_validation_image_is_a_named_error(
+    tmp_path, keep, message
+):
+    data = write_dataset(tmp_path / "data", per_class={"train": 4, "test": 1})
+    lines = (data / "train.lst").read_text().splitlines()
+    kept = [line for i, line in enumerate(lines) if keep(line.split("\t")[1], i)]
+    (data / "train.lst").write_text("\n".join(kept) + "\n")
+    with pytest.raises(local_job.InvalidDataset, match=message):
+        local_job.train_local(data, tmp_path / "models", "x", TINY_HYPERPARAMETERS, progress=False)
+    assert list((tmp_path / "models").iterdir()) == []
+
+
+def test_a_diverged_training_is_a_named_error_and_keeps_nothing(train_dataset, tmp_path):
+    """A learning rate far too high makes the weights NaN or infinite: no model is made of them
+    (it would answer NaN for every image)."""
+    epochs: list[dict] = []
+    environ = local_job.sm_environ(train_dataset, tmp_path / "staging")
+    with pytest.raises(entry.TrainingDiverged, match=r"loss is (nan|inf).*lower --lr 10000"):
+        entry.run([*TINY_HYPERPARAMETERS, "--lr", "1e4"], environ=environ, on_epoch=epochs.append)
+    assert all(math.isfinite(epoch["val_loss"]) for epoch in epochs)  # reported before it
+    assert not (tmp_path / "staging" / "model").exists()
+    with pytest.raises(local_job.TrainingDiverged, match="the training diverged"):
+        local_job.train_local(
+            train_dataset, tmp_path / "models", "x", [*TINY_HYPERPARAMETERS, "--lr", "1e4"],
+            progress=False,
+        )  # fmt: skip
+    assert list((tmp_path / "models").iterdir()) == []
