@@ -37,10 +37,23 @@ STAT_RANGES: dict[str, tuple[float, float]] = {
 }
 
 
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
+
+
+def rgb_image(image: Image.Image) -> Image.Image:
+    """``image`` in RGB as the endpoint sees it (``inference.input_fn`` converts the same way):
+    16-bit grey scaled to 8 bits, where ``convert("RGB")`` alone clips it at 255 (white)."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in SIXTEEN_BIT_MODES:
+        image = image.convert("I").point(lambda value: value / 257).convert("L")
+    return image.convert("RGB")
+
+
 def _rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:
     """An ``(H, W, 3)`` array (uint8, or floats in [0, 1]) from a PIL image or an array."""
     if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"))
+        return np.asarray(rgb_image(image))
     array = np.asarray(image)
     if array.ndim == 2:
         array = np.repeat(array[:, :, None], 3, axis=2)

@@ -50,7 +50,7 @@ import numpy as np
 import orjson
 from PIL import Image
 
-from monitor.image_stats import STAT_NAMES, batch_image_stats
+from monitor.image_stats import STAT_NAMES, batch_image_stats, rgb_image
 
 # In the order they are checked: a line is counted under the first problem found.
 MALFORMED_REASONS: tuple[str, ...] = (
@@ -247,7 +247,7 @@ def read_image(raw: bytes) -> EncodedImage:
             return plain
         with Image.open(io.BytesIO(raw)) as image:
             image.load()
-            rgb = image if image.mode == "RGB" else image.convert("RGB")
+            rgb = rgb_image(image)
             return EncodedImage("rgb", rgb.width, rgb.height, rgb.tobytes())
     except _IMAGE_ERRORS as err:
         raise ImageDecodeError(str(err) or type(err).__name__) from err

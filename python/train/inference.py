@@ -109,7 +109,8 @@ def input_fn(request_body: bytes | bytearray, content_type: str) -> torch.Tensor
             # A camera JPEG's pixels are stored sideways with an EXIF orientation: upright them.
             image = ImageOps.exif_transpose(image)
             if image.mode in SIXTEEN_BIT_MODES:
-                # convert("RGB") clips 16-bit grey values at 255: scale them to 8 bits first.
+                # convert("RGB") clips 16-bit grey values at 255: scale them to 8 bits first
+                # (as monitor.image_stats.rgb_image does for the report's image statistics).
                 image = image.convert("I").point(lambda value: value / 257).convert("L")
             rgb = image.convert("RGB")
     except InvalidInput:

@@ -273,6 +273,23 @@ def test_decoded_pixels_equal_pillows(images, mode, fmt, options):
     assert rgb == Image.open(io.BytesIO(data)).convert("RGB").tobytes()
 
 
+def test_sixteen_bit_grey_is_scaled_to_eight_bits_as_the_endpoint_scales_it(images):
+    """The endpoint (inference.input_fn) classifies a 16-bit grey PNG scaled to 8 bits; its
+    statistics must be those of that image, not of Pillow's convert("RGB"), which clips every
+    value above 255 to white."""
+    grey = images[0, :, :, 0]
+    data = _encode(Image.fromarray(grey.astype(np.uint16) * 257), "PNG")
+    assert Image.open(io.BytesIO(data)).mode.startswith("I")
+
+    width, height, rgb = decode_rgb(data)
+
+    assert (width, height) == (32, 32)
+    assert rgb == np.repeat(grey[:, :, None], 3, axis=2).tobytes()
+    line = synthetic.capture_record(data, [0.9, 0.1], T0, event_id="event-16-bit")
+    parsed = parse_lines([line])
+    assert parsed.stats["brightness"][0] == pytest.approx(grey.mean() / 255)
+
+
 def png_with_filters(image: np.ndarray, filters: list[int]) -> bytes:
     """An 8-bit RGB PNG whose row ``y`` uses PNG filter type ``filters[y]`` (0 to 4)."""
     height, width, _ = image.shape
