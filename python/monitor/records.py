@@ -100,7 +100,10 @@ class Window:
 
     def may_hold_hour(self, hour: datetime) -> bool:
         """Whether a file under the key path of ``hour`` may hold records of the window."""
-        start, end = hour - HOUR_SLACK, hour + timedelta(hours=1) + HOUR_SLACK
+        try:
+            start, end = hour - HOUR_SLACK, hour + timedelta(hours=1) + HOUR_SLACK
+        except OverflowError:  # a key of year 1 or 9999: read it, filter its records one by one
+            return True
         return (self.since is None or end > self.since) and (
             self.until is None or start < self.until
         )

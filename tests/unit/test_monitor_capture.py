@@ -221,6 +221,21 @@ def test_a_file_under_the_previous_hour_is_still_read(s3):
     assert parsed.outside_window == 1
 
 
+@pytest.mark.parametrize("path", ["0001/01/01/00", "9999/12/31/23"])
+def test_a_key_of_the_first_or_last_representable_hour_is_read_not_raised(s3, path):
+    """No slack can be added to these hours: the file is read and its records filtered one by
+    one, as for a key without a yyyy/mm/dd/hh path."""
+    images = synthetic.synthetic_images(3, seed=8)
+    key = f"{PREFIX}/AllTraffic/{path}/00-00-000-odd.jsonl"
+    put_lines(s3, key, [e["line"] for e in valid_lines(images, start=T0)])
+    window = Window(T0 - timedelta(minutes=1), T0 + timedelta(seconds=3))
+
+    parsed = load_capture(s3, CAPTURE_URI, window, n_classes=2)
+
+    assert [key for key, _ in list_capture_objects(s3, CAPTURE_URI, window)] == [key]
+    assert parsed.event_id == ["event-0", "event-1"] and parsed.outside_window == 1
+
+
 def test_real_capture_files_from_s3(s3):
     for path in sorted(FIXTURES.glob("*.jsonl")):
         s3.put_object(
