@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 import warnings
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
 if __package__:
     from train import network
@@ -39,6 +40,17 @@ MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_SIDE = 4096
 IMAGE_FORMATS = ("PNG", "JPEG")
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
+EXIF_ORIENTATION = 0x0112
+# EXIF orientation -> the transposition that makes the image upright (as ImageOps.exif_transpose)
+ORIENTATIONS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 class InvalidInput(ValueError):
@@ -106,8 +118,7 @@ def input_fn(request_body: bytes | bytearray, content_type: str) -> torch.Tensor
                 raise ImageTooLarge(
                     f"the image is {width}x{height} pixels; the limit is {MAX_SIDE}x{MAX_SIDE}"
                 )
-            # A camera JPEG's pixels are stored sideways with an EXIF orientation: upright them.
-            image = ImageOps.exif_transpose(image)
+            image = _upright(image)
             if image.mode in SIXTEEN_BIT_MODES:
                 # convert("RGB") clips 16-bit grey values at 255: scale them to 8 bits first
                 # (as monitor.image_stats.rgb_image does for the report's image statistics).
@@ -117,13 +128,23 @@ def input_fn(request_body: bytes | bytearray, content_type: str) -> torch.Tensor
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise ImageTooLarge(f"the image has too many pixels to decode ({err})") from None
-    except (OSError, ValueError, SyntaxError) as err:
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as err:
         raise NotAnImage(f"the request body is not a readable PNG or JPEG image ({err})") from None
     size = network.IMAGE_SIZE
     if rgb.size != (size, size):
         rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
     pixels = torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8)
     return pixels.view(1, size, size, 3).permute(0, 3, 1, 2).float() / 255
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """A camera JPEG's pixels are stored sideways with an EXIF orientation: turn them upright.
+
+    Only the orientation tag is read. ``ImageOps.exif_transpose`` also writes the whole EXIF
+    block back, and a broken tag elsewhere in it (a text value under a number tag) then raises
+    ``struct.error`` or ``TypeError`` for an image that decodes and displays fine."""
+    method = ORIENTATIONS.get(image.getexif().get(EXIF_ORIENTATION))
+    return image if method is None else image.transpose(method)
 
 
 def predict_fn(input_data: torch.Tensor, model: dict) -> torch.Tensor:

@@ -195,16 +195,25 @@ def test_sixteen_bit_grey_png_keeps_its_brightness(served):
     assert torch.allclose(pixels, torch.full((1, 3, 32, 32), 128 / 255))
 
 
-def test_exif_rotated_jpeg_is_upright(served):
+@pytest.mark.parametrize("broken_tag", [False, True])
+def test_exif_rotated_jpeg_is_upright(served, broken_tag):
     # A camera stores a portrait photo landscape with orientation 6 (rotate 90 degrees
-    # clockwise to view): the served pixels must be the upright ones.
+    # clockwise to view): the served pixels must be the upright ones. Also when another tag of
+    # the EXIF block is broken: here Make (0x010F, text) renumbered TileWidth (0x0142, a number),
+    # which Pillow reads but cannot write back.
     module, _ = served
     upright = np.zeros((32, 32, 3), dtype=np.uint8)
     upright[:16] = 255  # white top half, black bottom half
     stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)
     exif = Image.Exif()
     exif[0x0112] = 6
+    exif[0x010F] = "camera"
+    block = exif.tobytes()
+    if broken_tag:
+        make = b"\x01\x0f\x00\x02"  # big-endian ("MM") tag 0x010F, type 2 (ASCII)
+        assert block.count(make) == 1
+        block = block.replace(make, b"\x01\x42\x00\x02")
     buffer = io.BytesIO()
-    stored.save(buffer, format="JPEG", quality=95, exif=exif)
+    stored.save(buffer, format="JPEG", quality=95, exif=block)
     pixels = module.input_fn(buffer.getvalue(), "image/jpeg")
     assert pixels[0, :, :14].mean() > 0.9 and pixels[0, :, 18:].mean() < 0.1
