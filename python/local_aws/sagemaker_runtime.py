@@ -8,8 +8,9 @@ serving container) that load the variant's model artifact: the model's
 container), a ``model.tar.gz`` read from the local S3 and extracted once. Loading starts when the
 endpoint is created; invocations wait for it.
 
-Errors follow SageMaker: an unknown or not-InService endpoint, or an ``InferenceId`` outside the
-API's constraints, is a ``ValidationError`` (400); an exception in
+Errors follow SageMaker: a body over 6 MiB is refused with HTTP 413 and a plain-text message
+before anything runs, as SageMaker's front end does; an unknown or not-InService endpoint, or an
+``InferenceId`` outside the API's constraints, is a ``ValidationError`` (400); an exception in
 ``input_fn``/``predict_fn``/``output_fn`` is a ``ModelError`` (424) carrying the original status
 and message; a model that cannot load marks the endpoint ``Failed`` with the
 reason. Sampled invocations are captured per the endpoint config's ``DataCaptureConfig``
@@ -51,6 +52,7 @@ log = get_logger("local_aws.sagemaker")
 WORKERS_PER_VARIANT = 2
 LOAD_TIMEOUT_S = 120.0
 INVOCATION_TIMEOUT_S = 60.0  # SageMaker's limit for a real-time invocation
+MAX_BODY_BYTES = 6291456  # InvokeEndpoint's Body: at most 6 MiB (the API reference, BodyBlob)
 STALL_S = (0.2, 0.8)
 FAULT_KINDS = ("model_error", "service_unavailable", "stall")
 
@@ -636,6 +638,14 @@ def handle_invocation(
     in the path and headers.
     """
     length = int(environ.get("CONTENT_LENGTH") or 0)
+    if length > MAX_BODY_BYTES:
+        # SageMaker's front end answers this itself, in plain text and without an error code
+        # header (boto3: "An error occurred (413) ... HTTP content length exceeded N bytes.").
+        message = f"HTTP content length exceeded {MAX_BODY_BYTES} bytes.".encode()
+        headers = {"Content-Type": "text/plain", "x-amzn-RequestId": str(uuid.uuid4())}
+        headers["Content-Length"] = str(len(message))
+        start_response("413 Request Entity Too Large", list(headers.items()))
+        return [message]
     body = environ["wsgi.input"].read(length) if length else b""
     status, headers, payload = runtime.invoke(
         account_id=invocation.caller.account,

@@ -24,6 +24,7 @@ import pytest
 from botocore.config import Config
 from PIL import Image
 
+from aws_constraints import shape_of
 from local_aws import launcher
 from loadtest.errors import LocalStackControlError
 from loadtest.faults import endpoint_faults
@@ -233,6 +234,29 @@ def test_an_unknown_endpoint_is_a_validation_error(local_stack):
     with pytest.raises(runtime.exceptions.ValidationError) as raised:
         runtime.invoke_endpoint(EndpointName="no-such-endpoint", ContentType="image/png", Body=b"x")
     assert "no-such-endpoint" in raised.value.response["Error"]["Message"]
+
+
+def test_a_body_over_6_mib_is_refused_with_413_before_the_model_runs(local_stack, endpoint):
+    """InvokeEndpoint's Body is at most 6 MiB (its service model): SageMaker's front end answers
+    a larger one with HTTP 413 and a plain-text message, no error code, and invokes nothing."""
+    limit = shape_of("sagemaker-runtime", "InvokeEndpoint", "Body").metadata["max"]
+    runtime = boto3.client("sagemaker-runtime")
+    before = stats(local_stack, endpoint).get("invocations", 0)
+    with pytest.raises(runtime.exceptions.ClientError) as raised:
+        runtime.invoke_endpoint(
+            EndpointName=endpoint, ContentType="image/png", Body=b"\0" * (limit + 1)
+        )
+    response = raised.value.response
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert response["Error"] == {
+        "Code": "413",
+        "Message": f"HTTP content length exceeded {limit} bytes.",
+    }
+    assert stats(local_stack, endpoint).get("invocations", 0) == before
+    # A body of exactly the limit reaches the model (which cannot read it as an image).
+    with pytest.raises(runtime.exceptions.ModelError):
+        runtime.invoke_endpoint(EndpointName=endpoint, ContentType="image/png", Body=b"\0" * limit)
+    assert stats(local_stack, endpoint)["invocations"] == before + 1
 
 
 def test_an_inference_id_outside_the_api_constraints_is_a_validation_error(

@@ -56,8 +56,9 @@ def test_labels_come_from_the_deployed_model_variables(tmp_path, monkeypatch):
 def test_an_image_larger_than_an_endpoint_takes_is_refused_before_the_call(
     tmp_path, monkeypatch, aws_requests
 ):
-    """InvokeEndpoint's Body is at most 6 MiB (its service model; moto and the local stack take
-    more): a larger file is the caller's named error, and no request is sent."""
+    """InvokeEndpoint's Body is at most 6 MiB (its service model; moto takes more, SageMaker and
+    the local stack answer HTTP 413): a larger file is the caller's named error, and no request
+    is sent."""
     limit = shape_of("sagemaker-runtime", "InvokeEndpoint", "Body").metadata["max"]
     monkeypatch.setenv("OUTPUTS_DIR", str(tmp_path))
     write_outputs(tmp_path, "serving", {"endpoint_name": "scones-endpoint"})
