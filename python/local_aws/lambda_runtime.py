@@ -7,8 +7,9 @@ warm execution environments. A worker runs with the function's environment varia
 the Lambda runtime sets (region, function name, ...) and ``AWS_ENDPOINT_URL`` pointing back at
 this stack with dummy credentials, so handlers call the local S3/SageMaker with plain boto3.
 
-The function's ``Timeout`` is enforced by killing the worker; a crash (``os._exit``, a segfault)
-kills only that worker. Either way the caller gets what Lambda returns: HTTP 200 with
+A request payload over Invoke's limits (6 MB, 1 MB for ``Event``) or not JSON is refused with
+Lambda's error before any handler runs. The function's ``Timeout`` is enforced by killing the
+worker; a crash (``os._exit``, a segfault) kills only that worker. Either way the caller gets what Lambda returns: HTTP 200 with
 ``X-Amz-Function-Error: Unhandled`` and ``{"errorMessage", "errorType", ...}``, so Step Functions
 ``Retry``/``Catch`` see the same error names (``Sandbox.Timedout``, ``Runtime.ExitError``, the
 handler's exception class name) as on AWS.
@@ -41,6 +42,9 @@ WORKER_SCRIPT = Path(__file__).with_name("lambda_worker.py")
 MAX_WORKERS_PER_FUNCTION = 8  # concurrent invocations per function; more wait for a worker
 GROW_AFTER_S = 0.05  # how long a call waits for a busy worker before another one starts
 INIT_TIMEOUT_S = 30.0  # AWS allows 10 s; a busy laptop needs more to import boto3
+# Invoke's request payload limits (API reference): 6 MB synchronous, 1 MB asynchronous (Event).
+MAX_SYNC_PAYLOAD = 6291456
+MAX_EVENT_PAYLOAD = 1048576
 # What the Lambda Python runtime offers besides the standard library: boto3 and its dependencies.
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 
@@ -366,19 +370,38 @@ def install(runtime: LambdaRuntime) -> None:
     LambdaFunction.invoke = _invoke  # type: ignore[method-assign]
 
 
+def _payload_too_large(size: int, invocation_type: str) -> str | None:
+    """Lambda's message for a request payload over its invocation type's limit; ``None`` if not."""
+    if invocation_type == "Event":
+        if size > MAX_EVENT_PAYLOAD:
+            return (
+                f"{size} byte payload is too large for the Event invocation type "
+                f"(limit {MAX_EVENT_PAYLOAD} bytes)"
+            )
+    elif size > MAX_SYNC_PAYLOAD:
+        operation = "the InvokeFunction operation"
+        return f"Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for {operation}"
+    return None
+
+
 def _invoke(function: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
     """Replacement of moto's ``LambdaFunction.invoke`` (same signature and contract)."""
     assert _runtime is not None, "local_aws.lambda_runtime.install() was not called"
     runtime = _runtime
+    from moto.awslambda.exceptions import LambdaClientError
+
     payload = body.encode("utf-8") if isinstance(body, str) else bytes(body or b"")
+    invocation_type = request_headers.get("x-amz-invocation-type", "RequestResponse")
+    too_large = _payload_too_large(len(payload), invocation_type)
+    if too_large is not None:  # refused by the API (413), before any handler runs
+        error = LambdaClientError("RequestEntityTooLargeException", too_large)
+        error.code = 413
+        raise error
     try:
         json.loads(payload or b"{}")
     except ValueError as err:  # refused by the API, as Lambda does, before any handler runs
-        from moto.awslambda.exceptions import LambdaClientError
-
         message = f"Could not parse request body into json: {err}"
         raise LambdaClientError("InvalidRequestContentException", message) from err
-    invocation_type = request_headers.get("x-amz-invocation-type", "RequestResponse")
     if invocation_type == "DryRun":
         return b""
     if invocation_type == "Event":

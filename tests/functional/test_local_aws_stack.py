@@ -67,6 +67,10 @@ def sleepy(event, context):
     return "awake"
 
 
+def measure(event, context):
+    return len(event["pad"])
+
+
 def crash(event, context):
     os._exit(3)
 
@@ -224,6 +228,44 @@ def test_a_payload_that_is_not_json_is_refused_before_the_handler(local_stack, f
     client = boto3.client("lambda")
     with pytest.raises(client.exceptions.InvalidRequestContentException):
         client.invoke(FunctionName=function("echo"), Payload=b"{not json")
+
+
+def test_a_payload_over_the_invocation_types_limit_is_refused_before_the_handler(
+    local_stack, function
+):
+    """Invoke takes at most 6 MB synchronously and 1 MB as an Event: Lambda refuses a larger
+    payload with HTTP 413 and the code RequestEntityTooLargeException (what AWS answers; the
+    service model's name for the shape, RequestTooLargeException, is not the code sent), and a
+    payload at the limit runs."""
+    client = boto3.client("lambda")
+    measure = function("measure")
+    padding = len(json.dumps({"pad": ""}))
+    cases = {
+        "RequestResponse": (
+            6291456,
+            "Request must be smaller than 6291456 bytes for the InvokeFunction operation",
+        ),
+        "Event": (
+            1048576,
+            "1048577 byte payload is too large for the Event invocation type (limit 1048576 bytes)",
+        ),
+    }
+    for invocation_type, (limit, message) in cases.items():
+        too_large = json.dumps({"pad": "x" * (limit + 1 - padding)})
+        with pytest.raises(client.exceptions.ClientError) as raised:
+            client.invoke(FunctionName=measure, InvocationType=invocation_type, Payload=too_large)
+        response = raised.value.response
+        assert response["ResponseMetadata"]["HTTPStatusCode"] == 413
+        assert response["Error"]["Code"] == "RequestEntityTooLargeException"
+        assert response["Error"]["Message"] == message
+        at_limit = json.dumps({"pad": "x" * (limit - padding)})
+        answer = client.invoke(
+            FunctionName=measure, InvocationType=invocation_type, Payload=at_limit
+        )
+        assert answer["StatusCode"] == (202 if invocation_type == "Event" else 200)
+        assert "FunctionError" not in answer
+        if invocation_type == "RequestResponse":
+            assert json.loads(answer["Payload"].read()) == limit - padding
 
 
 def test_a_task_on_a_missing_function_fails_with_lambdas_error_name(local_stack, role):
