@@ -16,6 +16,7 @@ then reports, as Lambda does.
 
 from __future__ import annotations
 
+import decimal
 import importlib
 import json
 import os
@@ -117,12 +118,21 @@ def _invoke(function: Callable[[Any, LambdaContext], Any], request: dict) -> dic
         error["requestId"] = request["request_id"]
         return {"ok": False, "error": error}
     try:
-        payload = json.dumps(result)
-    except (TypeError, ValueError) as err:
+        payload = json.dumps(result, default=_decimal_number)
+    except Exception as err:  # as the runtime: any failure to encode is a marshal error
         error = _error("Runtime.MarshalError", f"Unable to marshal response: {err}")
         error["requestId"] = request["request_id"]
         return {"ok": False, "error": error}
     return {"ok": True, "payload": payload}
+
+
+def _decimal_number(value: Any) -> float:
+    """The Lambda Python runtime writes a ``Decimal`` (what boto3's DynamoDB resources return) as
+    a JSON number (here through a float: digits past a double's precision are not kept);
+    anything else json cannot write stays a ``TypeError``."""
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ TRUST_POLICY = {
 }
 
 HANDLERS = '''
+import decimal
 import json
 import os
 import time
@@ -65,6 +66,14 @@ def low_confidence(event, context):
 def sleepy(event, context):
     time.sleep(event["seconds"])
     return "awake"
+
+
+def priced(event, context):
+    return {"price": decimal.Decimal(event["price"]), "items": [decimal.Decimal("2")]}
+
+
+def unmarshallable(event, context):
+    return {"labels": {"bicycle"}}
 
 
 def measure(event, context):
@@ -206,6 +215,18 @@ def test_a_raising_handler_gives_function_error_with_the_exception_name(local_st
     assert payload["errorType"] == "LowConfidence"
     assert payload["errorMessage"] == "confidence 0.5 is below the threshold"
     assert any("low_confidence" in frame for frame in payload["stackTrace"])
+
+
+def test_a_decimal_in_the_result_is_a_number_and_a_set_is_a_marshal_error(local_stack, function):
+    """The Lambda Python runtime writes Decimals (boto3's DynamoDB numbers) as JSON numbers;
+    what it cannot write is Runtime.MarshalError, with json's message."""
+    assert invoke(function("priced"), {"price": "12.25"}) == (None, {"price": 12.25, "items": [2]})
+    error, payload = invoke(function("unmarshallable"), {})
+    assert error == "Unhandled"
+    assert payload["errorType"] == "Runtime.MarshalError"
+    assert payload["errorMessage"] == (
+        "Unable to marshal response: Object of type set is not JSON serializable"
+    )
 
 
 def test_a_handler_that_cannot_be_imported_is_reported_as_lambda_does(
