@@ -75,6 +75,8 @@ MAX_STATE_BYTES = 256 * 1024
 # Capture on the local stack is written on flush; on AWS it appears within minutes.
 CAPTURE_WAIT_S = {"local": (30.0, 0.5), "aws": (900.0, 30.0)}
 HISTORY_THREADS = 8
+# The longest sleep or lock wait the platform allows (about 292 years): longer ones overflow.
+MAX_WAIT_S = threading.TIMEOUT_MAX
 T = TypeVar("T")
 
 
@@ -200,6 +202,15 @@ def check_options(options: Options, target: str) -> None:
         raise InvalidArguments(
             f"--wait-timeout must be finite and positive, not {options.wait_timeout}"
         )
+    # The run sleeps and waits for these spans: the platform's timers refuse longer ones.
+    spans = [("--wait-timeout", options.wait_timeout)]
+    if options.mode == "stream":
+        spans.append(("--duration", options.duration))
+    for name, seconds in spans:
+        if seconds > MAX_WAIT_S:
+            raise InvalidArguments(f"{name} must be at most {MAX_WAIT_S:.0f} s, not {seconds:g}")
+    if options.seed is not None and options.seed < 0:
+        raise InvalidArguments(f"--seed must be 0 or above, not {options.seed}")
     if options.faults > 0 and target != "local":
         raise FaultsNotSupported(
             f"--faults works on the local stack only (TARGET=local), not TARGET={target}: "

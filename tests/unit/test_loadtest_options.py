@@ -47,6 +47,11 @@ DEPLOYMENT = Deployment(
         (Options(mode="burst", faults=1.0), "--faults"),
         (Options(mode="burst", max_error_rate=1.5), "--max-error-rate"),
         (Options(mode="burst", max_executions=0), "--max-executions"),
+        # Beyond what a sleep or a lock wait accepts (OverflowError once the run had started).
+        (Options(mode="burst", wait_timeout=1e10), "--wait-timeout must be at most"),
+        (Options(mode="stream", rate=1e-9, duration=1e11), "--duration must be at most"),
+        # numpy refuses a negative seed (ValueError) when it draws the images or arrivals.
+        (Options(mode="burst", seed=-1), "--seed must be 0 or above"),
     ],
 )
 def test_bad_options_are_named_errors(options, message):
