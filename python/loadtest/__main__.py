@@ -5,7 +5,9 @@ CONCURRENCY, DRIFT, FAULTS, MAX_ERROR_RATE, MAX_EXECUTIONS and YES). Exit status
 was lost and the error rate is within ``--max-error-rate``; 1 when the run finished but failed
 those checks (or the capture check), or when a phase after the executions failed (the files are
 written all the same, ``failed_phases`` in their summary says what is missing); 2 for a usage or
-deployment error, or an AWS call that failed before anything was started.
+deployment error, or an AWS call that failed before anything was started; 130 when interrupted
+(Ctrl-C, SIGTERM): once executions were being started, the files are written first, with every
+image (``Interrupted``).
 """
 
 from __future__ import annotations

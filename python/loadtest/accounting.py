@@ -5,8 +5,9 @@ Rules (the README states them too):
 - Every image submitted ends in exactly one outcome: ``succeeded``, the error name of its
   execution (``LowConfidence``, ``ImageNotFound``, ``States.Timeout``...; for a batch, the item's
   status; ``StartExecution.<code>`` when Step Functions refused to start it;
-  ``NotStarted.Stalled`` when a burst stopped starting because earlier executions never ended),
-  or ``lost`` when its execution was still running at the deadline.
+  ``NotStarted.Stalled`` when a burst stopped starting because earlier executions never ended;
+  ``NotStarted.Interrupted`` when Ctrl-C stopped the run before it was started), or ``lost``
+  when its execution was still running at the deadline (or at Ctrl-C).
   ``sum(by_status) + lost == submitted`` always holds.
 - Error rate = images that ended in an error other than ``LowConfidence`` / submitted.
   ``LowConfidence`` is the workflow doing its job (a human looks at the image), not a failure of

@@ -78,5 +78,15 @@ class ResultsIncomplete(CliError):
     exit_code = 1
 
 
+class Interrupted(CliError):
+    """Ctrl-C (or SIGTERM) once executions were being started: no more are started or waited
+    for; what had started is described once and written to the results files (executions still
+    running are left running and count as lost; images never started end
+    ``NotStarted.Interrupted``). Exit code 130, as for any interrupted command.
+    """
+
+    exit_code = 130
+
+
 class AwsCallFailed(CliError):
     """An AWS call failed before any execution started (access denied, throttled, ...)."""

@@ -7,7 +7,12 @@ only), start and wait for the executions, switch faults off, read every history,
 per image, check the data capture, write the files. Once the executions have run, nothing they
 did is lost to a failing call: a phase that fails (the histories, the capture check, the local
 stack's counters) is named in the summary's ``failed_phases``, its figures are ``null``, the files
-are written with every record, and then the run ends with ``ResultsIncomplete``.
+are written with every record, and then the run ends with ``ResultsIncomplete``. Ctrl-C (or
+SIGTERM) once executions are being started does not lose them either: starting and waiting stop,
+the phases not yet done are skipped (one in progress is named ``interrupted`` in
+``failed_phases``), the files are written with every image (``NotStarted.Interrupted`` for those
+never started, lost for executions still running, which are left running), the summary says
+``"interrupted": true`` and the run ends with ``Interrupted``.
 
 Endpoint invocations (what the capture check compares with): the classify Task attempts that
 ended ``TaskSucceeded`` in the run's histories, retries included. The classify Lambda makes one
@@ -51,6 +56,7 @@ from loadtest.errors import (
     ConfirmationRequired,
     Declined,
     FaultsNotSupported,
+    Interrupted,
     InvalidArguments,
     LocalStackControlError,
     ResultsIncomplete,
@@ -75,6 +81,7 @@ MAX_STATE_BYTES = 256 * 1024
 # Capture on the local stack is written on flush; on AWS it appears within minutes.
 CAPTURE_WAIT_S = {"local": (30.0, 0.5), "aws": (900.0, 30.0)}
 HISTORY_THREADS = 8
+INTERRUPTED_PHASE = "interrupted"  # a phase of failed_phases that Ctrl-C stopped
 # The longest sleep or lock wait the platform allows (about 292 years): longer ones overflow.
 MAX_WAIT_S = threading.TIMEOUT_MAX
 T = TypeVar("T")
@@ -375,7 +382,7 @@ def run_loadtest(
     # unknown (None), is named in the summary's `failed_phases`, and the records are written all
     # the same.
     failed: dict[str, str] = {}
-    submissions, ended = _drive(
+    submissions, ended, interrupted = _drive(
         options,
         deployment,
         clients,
@@ -396,7 +403,9 @@ def run_loadtest(
                 counters_before, endpoint_counters(local_url, deployment.endpoint_name)
             ),
         )
-    histories = _attempt(failed, "histories", lambda: _histories(clients, list(ended)))
+    histories = None  # after Ctrl-C, the histories and the capture wait are not begun
+    if not interrupted:
+        histories = _attempt(failed, "histories", lambda: _histories(clients, list(ended)))
     parsed = {} if histories is None else histories
     records = (_batch_records if batch else _single_records)(submissions, ended, parsed)
     finished = datetime.now(timezone.utc)
@@ -419,6 +428,7 @@ def run_loadtest(
             ),
         )
     capture_records, capture_check, capture_problems = checked or (None, "not checked", [])
+    interrupted = interrupted or INTERRUPTED_PHASE in failed.values()
     core = summarize(records)
     known = histories is not None
     breakdown = cost.estimate(_usage(parsed, workflow, core.wall_s)) if known else None
@@ -455,6 +465,7 @@ def run_loadtest(
         "cost_breakdown_usd": breakdown,
         "prices_as_of": cost.PRICES_AS_OF,
         "failed_phases": failed,
+        "interrupted": interrupted,
     }
     run = {
         "run_id": run_id,
@@ -473,6 +484,15 @@ def run_loadtest(
     }
     json_path, csv_path = report_paths(options.reports_dir, stamp)
     write_results(json_path, csv_path, display_path(csv_path, repo_root()), run, summary, records)
+    if interrupted:
+        not_started = sum(1 for r in records if r.error == submit.INTERRUPTED)
+        phases = [phase for phase, error in failed.items() if error == INTERRUPTED_PHASE]
+        raise Interrupted(
+            f"{not_started} of {len(records)} images never started, {core.lost} still running "
+            "(their executions were left running; counted as lost)"
+            + (f", {' and '.join(phases)} not finished" if phases else "")
+            + f"; the records are in {display_path(json_path, repo_root())}"
+        )
     if failed:
         raise ResultsIncomplete(
             "; ".join(f"{phase} failed: {error}" for phase, error in failed.items())
@@ -491,13 +511,16 @@ def run_loadtest(
 
 
 def _attempt(failed: dict[str, str], phase: str, call: Callable[[], T]) -> T | None:
-    """``call()``, or ``None`` when an AWS or local-stack call in it fails (noted in ``failed``)."""
+    """``call()``, or ``None`` when an AWS or local-stack call in it fails or Ctrl-C stops it
+    (noted in ``failed``: the error, or ``INTERRUPTED_PHASE``)."""
     try:
         return call()
     except (ClientError, BotoCoreError, LocalStackControlError) as err:
         log.warning("phase failed", extra={"fields": {"phase": phase, "error": str(err)}})
         failed[phase] = str(err)
-        return None
+    except KeyboardInterrupt:
+        failed[phase] = INTERRUPTED_PHASE
+    return None
 
 
 def _drive(
@@ -511,10 +534,12 @@ def _drive(
     local_url: str,
     seed: int,
     on_faults_off_error: Callable[[LocalStackControlError], None],
-) -> tuple[list[submit.Submission], dict[str, dict]]:
+) -> tuple[list[submit.Submission], dict[str, dict], bool]:
     """Start the executions (faults on, if asked, drawn from the run's ``seed``) and wait for
     all of them, or the deadline. Failing to switch the faults off again does not lose the
-    executions: the error goes to ``on_faults_off_error``."""
+    executions: the error goes to ``on_faults_off_error``. Ctrl-C (SIGTERM) once executions
+    are being started stops starting and waiting: the started ones are described once, the
+    items never started are ``NotStarted.Interrupted``, and the third value is ``True``."""
     executions = 1 if options.mode == "batch" else len(items)
     in_flight = threading.Semaphore(options.concurrency)
     with (
@@ -538,53 +563,65 @@ def _drive(
         with Tracker(
             clients.sfn, state_machine_arn, on_end=ended, min_poll_s=min_poll_s
         ) as tracker:
-            if options.mode == "burst":
-                submissions = submit.burst(
-                    clients.sfn,
-                    state_machine_arn,
-                    deployment.data_bucket,
-                    run_id,
-                    items,
-                    options.concurrency,
-                    tracker,
-                    in_flight,
-                    submitted_bar,
-                    options.wait_timeout,
-                )
-            elif options.mode == "stream":
-                submissions = submit.stream(
-                    clients.sfn,
-                    state_machine_arn,
-                    deployment.data_bucket,
-                    run_id,
-                    items,
-                    offsets,
-                    options.concurrency,
-                    tracker,
-                    submitted_bar,
-                )
-            else:
-                submissions = [
-                    submit.batch(
+            submissions: list[submit.Submission] | None = None
+            interrupted = False
+            try:
+                if options.mode == "burst":
+                    submissions = submit.burst(
                         clients.sfn,
                         state_machine_arn,
                         deployment.data_bucket,
                         run_id,
                         items,
+                        options.concurrency,
                         tracker,
+                        in_flight,
+                        submitted_bar,
+                        options.wait_timeout,
                     )
-                ]
-                submitted_bar.update(len(items))
-            deadline = time.monotonic() + options.wait_timeout
-            left = tracker.wait(options.wait_timeout)
+                elif options.mode == "stream":
+                    submissions = submit.stream(
+                        clients.sfn,
+                        state_machine_arn,
+                        deployment.data_bucket,
+                        run_id,
+                        items,
+                        offsets,
+                        options.concurrency,
+                        tracker,
+                        submitted_bar,
+                    )
+                else:
+                    submissions = [
+                        submit.batch(
+                            clients.sfn,
+                            state_machine_arn,
+                            deployment.data_bucket,
+                            run_id,
+                            items,
+                            tracker,
+                        )
+                    ]
+                    submitted_bar.update(len(items))
+                deadline = time.monotonic() + options.wait_timeout
+                left = tracker.wait(options.wait_timeout)
+            except submit.StartsInterrupted as stop:
+                submissions, interrupted = stop.submissions, True
+            except KeyboardInterrupt:
+                if submissions is None:  # inside the batch's StartExecution: unknown, not written
+                    raise
+                interrupted = True  # while waiting: every start has been made
+            if interrupted:
+                # Ctrl-C: no more waiting; what started is described once and written.
+                deadline, left = time.monotonic(), tracker.pending
             started = tracker.ended + sorted(left)
     ended = describe_all(clients.sfn, started, deadline)
     if len(ended) < len(started):
         log.warning(
             "executions still running at the deadline",
-            extra={"fields": {"n": len(started) - len(ended)}},
+            extra={"fields": {"n": len(started) - len(ended), "interrupted": interrupted}},
         )
-    return submissions, ended
+    return submissions, ended, interrupted
 
 
 def endpoint_invocations(
@@ -625,9 +662,13 @@ def _histories(clients: Clients, arns: list[str]) -> dict[str, HistoryFacts]:
         ThreadPoolExecutor(HISTORY_THREADS) as pool,
         tqdm(total=len(arns), desc="histories", unit="exe", disable=None) as bar,
     ):
-        for arn, parsed in pool.map(one, arns):
-            facts[arn] = parsed
-            bar.update()
+        try:
+            for arn, parsed in pool.map(one, arns):
+                facts[arn] = parsed
+                bar.update()
+        except KeyboardInterrupt:  # Ctrl-C: the histories not yet read are not read at all
+            pool.shutdown(cancel_futures=True)
+            raise
     return facts
 
 

@@ -12,7 +12,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 from tqdm import tqdm
@@ -25,6 +25,17 @@ from loadtest.tracker import Tracker
 # The workflow names CIFAR-100 fine labels; results are sized with the longest.
 LONGEST_LABEL = max(CIFAR100_FINE_LABELS, key=len)
 SUMMARY_SLACK_BYTES = 1024  # the summary's counts, for several error names
+INTERRUPTED = "NotStarted.Interrupted"  # the outcome of an image Ctrl-C kept from starting
+
+
+class StartsInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) while executions were being started. Every call already handed to
+    a thread has finished; ``submissions`` is the whole list, the items never started marked
+    ``NotStarted.Interrupted``."""
+
+    def __init__(self, submissions: list["Submission"]) -> None:
+        super().__init__()
+        self.submissions = submissions
 
 
 @dataclass
@@ -128,14 +139,17 @@ def burst(
         bar.update()
 
     stalled = False
-    with ThreadPoolExecutor(concurrency, thread_name_prefix="start") as pool:
-        for submission in submissions:
-            stalled = stalled or not in_flight.acquire(timeout=stall_timeout_s)
-            if stalled:
-                submission.error = "NotStarted.Stalled"
-                bar.update()
-                continue
-            pool.submit(one, submission)
+    try:
+        with ThreadPoolExecutor(concurrency, thread_name_prefix="start") as pool:
+            for submission in submissions:
+                stalled = stalled or not in_flight.acquire(timeout=stall_timeout_s)
+                if stalled:
+                    submission.error = "NotStarted.Stalled"
+                    bar.update()
+                else:
+                    pool.submit(one, submission)
+    except KeyboardInterrupt:
+        _interrupted(submissions)
     return submissions
 
 
@@ -165,13 +179,25 @@ def stream(
             tracker.add(submission.execution_arn)
         bar.update()
 
-    with ThreadPoolExecutor(threads, thread_name_prefix="start") as pool:
-        for submission, offset in zip(submissions, offsets):
-            delay = origin + offset - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            pool.submit(one, submission, offset)
+    try:
+        with ThreadPoolExecutor(threads, thread_name_prefix="start") as pool:
+            for submission, offset in zip(submissions, offsets):
+                delay = origin + offset - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                pool.submit(one, submission, offset)
+    except KeyboardInterrupt:
+        _interrupted(submissions)
     return submissions
+
+
+def _interrupted(submissions: list[Submission]) -> NoReturn:
+    """Mark the submissions no thread was given and raise ``StartsInterrupted``. The pool has
+    run every call it was handed to its end, so those have an execution ARN or an error."""
+    for submission in submissions:
+        if not submission.execution_arn and not submission.error:
+            submission.error = INTERRUPTED
+    raise StartsInterrupted(submissions)
 
 
 def batch(

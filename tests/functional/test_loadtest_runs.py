@@ -14,8 +14,10 @@ import csv
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -291,3 +293,56 @@ def test_a_batch_whose_output_would_pass_the_state_limit_is_refused_before_it_st
     assert "use a smaller N" in last
     assert state() == before  # no drift image uploaded, no execution started
     assert not (tmp_path / "reports").exists()
+
+
+def test_ctrl_c_writes_every_image_and_every_started_execution(deployed, local_stack, tmp_path):
+    # A 2/s stream for 2 minutes, interrupted once a few executions have started: the started
+    # ones are in the files (ended or lost), the rest are `NotStarted.Interrupted`.
+    sfn = boto3.client("stepfunctions")
+    machine = deployed.outputs["state_machine_arn"]
+
+    def names() -> set[str]:
+        pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=machine)
+        return {e["name"] for page in pages for e in page["executions"]}
+
+    before = names()
+    write_outputs(tmp_path / "outputs", "serving", deployed.outputs)
+    env = {**os.environ, "TARGET": "local", "OUTPUTS_DIR": str(tmp_path / "outputs")}
+    arguments = ["--mode", "stream", "--rate", "2", "--duration", "120", "--seed", "4"]
+    arguments += ["--faults", "0.2", "--reports-dir", str(tmp_path / "reports")]
+    with (tmp_path / "stderr").open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "loadtest", *arguments],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        try:
+            while len(names() - before) < 3 and process.poll() is None:
+                time.sleep(0.2)
+            process.send_signal(signal.SIGINT)
+            code = process.wait(timeout=120)
+        finally:
+            process.kill()
+    last = (tmp_path / "stderr").read_text().strip().splitlines()[-1]
+    assert code == 130, last
+    assert last.startswith("error: Interrupted: "), last
+    started = names() - before
+    (written,) = (tmp_path / "reports").glob("loadtest-*.json")
+    document = json.loads(written.read_text())
+    summary = document["summary"]
+    with written.with_suffix(".csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    planned = len(poisson_arrivals(2.0, 120.0, 4))
+    assert summary["interrupted"] is True
+    assert summary["submitted"] == len(rows) == document["run"]["n"] == planned
+    assert sum(summary["by_status"].values()) + summary["lost"] == planned
+    assert {row["execution_arn"].rsplit(":", 1)[-1] for row in rows if row["execution_arn"]} == (
+        started
+    )
+    not_started = [row for row in rows if not row["execution_arn"]]
+    assert not_started and {row["error"] for row in not_started} == {"NotStarted.Interrupted"}
+    assert summary["by_status"]["NotStarted.Interrupted"] == len(not_started)
+    assert not list((tmp_path / "reports").glob(".*.tmp"))
+    assert control(local_stack, "stats")["fault_rates"] == {}  # switched off on the way out

@@ -5,6 +5,7 @@ reported), a burst whose slots never free up stops starting, and every image sti
 outcome.
 """
 
+import _thread
 import json
 import threading
 import time
@@ -20,7 +21,9 @@ from loadtest.images import Item
 from loadtest.run import _single_records
 from lambdas.summarize_batch import handler as summarize_batch
 from loadtest.submit import (
+    INTERRUPTED,
     LONGEST_LABEL,
+    StartsInterrupted,
     Submission,
     batch,
     batch_payload,
@@ -81,6 +84,24 @@ def test_executions_that_never_end_are_lost_and_the_burst_stops_starting(sfn):
     assert summary.lost == 2
     assert summary.by_status == {"NotStarted.Stalled": 3}
     assert sum(summary.by_status.values()) + summary.lost == summary.submitted == 5
+
+
+def test_ctrl_c_in_a_burst_keeps_the_started_executions_and_marks_the_rest(sfn):
+    # moto's executions never end, so with 2 in flight the burst waits for a free slot; Ctrl-C
+    # there keeps the 2 started executions and marks the 3 other images never started.
+    client, arn = sfn
+    items = [Item(index=i, s3_key=f"test/bicycle/{i}.png") for i in range(5)]
+    in_flight = threading.Semaphore(2)
+    ctrl_c = threading.Timer(0.5, _thread.interrupt_main)
+    with Tracker(client, arn) as tracker, tqdm(disable=True) as bar:
+        ctrl_c.start()
+        with pytest.raises(StartsInterrupted) as stopped:
+            burst(client, arn, "data", "run", items, 2, tracker, in_flight, bar, 60.0)
+    submissions = stopped.value.submissions
+    assert [s.error for s in submissions] == ["", ""] + [INTERRUPTED] * 3
+    assert tracker.pending == {s.execution_arn for s in submissions[:2]}
+    names = {e["name"] for e in client.list_executions(stateMachineArn=arn)["executions"]}
+    assert names == {s.name for s in submissions[:2]}
 
 
 def test_a_batch_is_one_execution_whose_input_is_the_batch_workflow_event(sfn):
