@@ -27,11 +27,11 @@ MODE ?= burst## load test mode: burst, stream or batch
 N ?= 200## load test: executions (burst) or images (batch)
 RATE ?= 20## load test stream: executions per second
 DURATION ?= 60## load test stream: seconds
-CONCURRENCY ?= 16## load test: executions in flight at once
+CONCURRENCY ?= 16## load test: burst: executions in flight at once; stream: StartExecution calls in parallel
 DRIFT ?= 0## load test: 1 = part of the traffic is altered images (drift for the report)
 FAULTS ?= 0## load test, local only: fraction of endpoint calls that fail or stall
 MAX_ERROR_RATE ?= 0.2## load test exits non-zero above this error rate
-MAX_EXECUTIONS ?= 5000## load test: hard cap on executions started
+MAX_EXECUTIONS ?= 5000## load test: hard cap on images sent through the workflow (executions, or a batch's images)
 YES ?= 0## 1 = skip the cost confirmations of TARGET=aws (terraform applies, load tests)
 SINCE ?=## report: first inference time to include (ISO 8601, UTC unless an offset is given); empty = all
 UNTIL ?=## report: inference time to stop at, excluded (ISO 8601); empty = up to the last record
