@@ -35,9 +35,11 @@ def main() -> int:
         f"{name} {count}" for name, count in sorted(loadtest["by_status"].items())
     )
     print(f"accuracy:   {accuracy:.3f} on the test split")
+    p95 = loadtest["latency_ms"]["p95"]  # None when no execution ended
     print(
-        f"executions: {loadtest['submitted']} submitted ({by_status}), {loadtest['lost']} lost, "
-        f"p95 {loadtest['latency_ms']['p95']:.0f} ms"
+        f"executions: {loadtest['submitted']} submitted{f' ({by_status})' if by_status else ''}, "
+        f"{loadtest['lost']} lost, "
+        f"p95 {'-' if p95 is None else f'{p95:.0f} ms'}"
     )
     drifted = [
         f["feature"]
