@@ -15,11 +15,16 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 
 
-def make(*args: str, **environment: str) -> subprocess.CompletedProcess:
+def make(*args: str, dry_run: bool = True, **environment: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TF_", "MAKE"))}
     env.update(environment)
     return subprocess.run(
-        ["make", "-n", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        ["make", *(["-n"] if dry_run else []), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -93,3 +98,37 @@ def test_base_is_applied_again_when_its_variables_change(tmp_path):
     assert found
     for prerequisites in found:
         assert {"build/local/base.vars", str(settings)} <= set(prerequisites.split())
+
+
+def help_entries() -> tuple[set[str], set[str]]:
+    """The targets and the variables that ``make help`` lists."""
+    done = make("--no-print-directory", "help", dry_run=False)
+    assert done.returncode == 0, done.stderr
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout)
+    targets = set(re.findall(r"^  ([a-z][a-z0-9-]*) ", shown, re.M))
+    variables = set(re.findall(r"^  ([A-Z][A-Z0-9_]*) ", shown, re.M))
+    return targets, variables
+
+
+# Targets the Makefile uses internally; nobody types them.
+INTERNAL_TARGETS = {"stack", "FORCE"}
+
+
+def test_make_help_lists_every_target_and_variable():
+    """``make help`` says it shows every target and every variable a user can set."""
+    text = (ROOT / "Makefile").read_text()
+    phony = {t for line in re.findall(r"^\.PHONY:(.*)$", text, re.M) for t in line.split()}
+    settable = set(re.findall(r"^([A-Z][A-Z0-9_]*) \?=", text, re.M))
+    targets, variables = help_entries()
+    assert phony - INTERNAL_TARGETS <= targets
+    assert settable <= variables
+
+
+def test_the_readme_names_every_target_and_variable_of_make_help():
+    """The README's make targets and variables are the Makefile's: none is left undocumented."""
+    readme = (ROOT / "README.md").read_text()
+    targets, variables = help_entries()
+    assert {t for t in targets if not re.search(rf"`make {t}\b|`{t}`", readme)} == set()
+    assert {
+        v for v in variables if not re.search(rf"(?<![A-Za-z0-9_]){v}(?![A-Za-z0-9_])", readme)
+    } == set()
