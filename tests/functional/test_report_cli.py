@@ -25,6 +25,7 @@ import pytest
 from moto import mock_aws
 from PIL import Image
 
+from local_aws.launcher import free_port
 import monitor.report as report
 from monitor import synthetic
 from monitor.capture import BadCaptureUri
@@ -391,7 +392,7 @@ def test_capture_location_from_the_serving_outputs(tmp_path, monkeypatch, servin
 
 def test_the_command_prints_a_named_error_without_traceback(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(OUTPUTS_DIR=str(tmp_path), AWS_ENDPOINT_URL="http://127.0.0.1:9")
+    env.update(OUTPUTS_DIR=str(tmp_path), AWS_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}")
 
     result = subprocess.run(
         [sys.executable, "-m", "monitor.report", "--since", "2024-10-16"],

@@ -9,6 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from local_aws.launcher import free_port
 from settings import leftovers
 
 TRUST = json.dumps(
@@ -88,7 +89,8 @@ def test_cli_says_nothing_is_left(aws, monkeypatch, capsys):
 
 
 def test_unreachable_aws_is_a_named_error(monkeypatch):
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    # A loopback port nothing listens on (a fixed one, like 9, may be open on some machines).
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
