@@ -180,3 +180,25 @@ def aws_requests():
 
 
 # --- end of AWS API constraints --------------------------------------------------------------
+
+
+# --- tools the README lists as prerequisites -------------------------------------------------
+import shutil as _tools_shutil
+
+import pytest as _tools_pytest
+
+
+@_tools_pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """A test marked ``terraform`` fails, with this one line, where terraform is not on PATH:
+    Terraform is a prerequisite (README), and a skip would pass a run that checked nothing of
+    the Terraform roots. ``-m "not terraform"`` deselects them on purpose."""
+    if item.get_closest_marker("terraform") and _tools_shutil.which("terraform") is None:
+        _tools_pytest.fail(
+            "terraform is not on PATH: install Terraform 1.11 (README), or deselect these "
+            "tests with -m 'not terraform'",
+            pytrace=False,
+        )
+
+
+# --- end of tools ----------------------------------------------------------------------------

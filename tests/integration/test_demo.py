@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -25,8 +24,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.terraform]
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory, tiny_cifar_tarball):
-    if shutil.which("terraform") is None:
-        pytest.skip("terraform is not installed: make deploy needs it")
     clone = copy_repository(tmp_path_factory.mktemp("clone"))
     port = launcher.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

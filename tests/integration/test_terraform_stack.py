@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -46,7 +45,6 @@ pytestmark = [
     pytest.mark.terraform,
     pytest.mark.stack,
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform binary not on PATH"),
 ]
 
 

@@ -44,7 +44,6 @@ mock_provider "aws" {{
 
 pytestmark = [
     pytest.mark.terraform,
-    pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform binary not on PATH"),
 ]
 
 
