@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -122,10 +123,16 @@ def test_burst_of_10(deployed, local_stack, tmp_path):
 
 def test_stream_for_3_seconds(deployed, local_stack, tmp_path):
     outcome = run(local_stack, tmp_path, mode="stream", rate=4.0, duration=3.0, seed=5)
-    planned = len(poisson_arrivals(4.0, 3.0, 5))
-    check_exact_accounting(outcome, planned)
-    starts = sorted(r.start for r in outcome.records)
-    assert (starts[-1] - starts[0]).total_seconds() > 1.0  # spread over time, not a burst
+    offsets = poisson_arrivals(4.0, 3.0, 5)
+    check_exact_accounting(outcome, len(offsets))
+    # Open loop: execution i is started at its planned offset from the run's start, never
+    # before it (a burst would start them all at once). A lower bound only: a loaded machine
+    # makes starts later, never earlier. The stack's startDate has millisecond precision.
+    started = datetime.fromisoformat(outcome.run["started"])
+    for record in outcome.records:
+        index = int(record.execution_arn.rsplit("-", 1)[1])
+        planned = started + timedelta(seconds=offsets[index])
+        assert record.start >= planned - timedelta(milliseconds=1), (index, record.start)
     assert outcome.run["rate"] == 4.0 and outcome.run["duration"] == 3.0
 
 
