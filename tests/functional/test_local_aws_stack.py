@@ -121,12 +121,13 @@ def handlers_zip() -> bytes:
 
 @pytest.fixture(scope="module")
 def function(role, handlers_zip):
-    """``function("echo")`` -> the ARN of a Lambda running ``handlers.echo`` (created once)."""
-    created: dict[str, str] = {}
+    """``function("echo")`` -> the ARN of a Lambda running ``handlers.echo`` (created once per
+    handler and timeout)."""
+    created: dict[tuple[str, int], str] = {}
 
     def make(handler: str, timeout: int = 5) -> str:
-        if handler not in created:
-            created[handler] = boto3.client("lambda").create_function(
+        if (handler, timeout) not in created:
+            created[handler, timeout] = boto3.client("lambda").create_function(
                 FunctionName=unique(handler),
                 Runtime="python3.11",
                 Role=role,
@@ -135,7 +136,7 @@ def function(role, handlers_zip):
                 Timeout=timeout,
                 Environment={"Variables": {"GREETING": "hello from the zip"}},
             )["FunctionArn"]
-        return created[handler]
+        return created[handler, timeout]
 
     return make
 
