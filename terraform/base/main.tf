@@ -284,7 +284,9 @@ data "aws_iam_policy_document" "sagemaker_assume" {
 }
 
 resource "aws_iam_role" "sagemaker" {
-  name               = "${var.name_prefix}-sagemaker"
+  # IAM names are global to the account, the rest of a deployment is regional: the region in the
+  # name lets another AWS_REGION deploy next to this one.
+  name               = "${var.name_prefix}-sagemaker-${local.region}"
   description        = "Execution role of the project's SageMaker training jobs, model and endpoint."
   assume_role_policy = data.aws_iam_policy_document.sagemaker_assume.json
 }

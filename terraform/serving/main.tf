@@ -280,7 +280,9 @@ data "aws_iam_policy_document" "states_assume" {
 }
 
 resource "aws_iam_role" "states" {
-  name               = "${var.name_prefix}-states"
+  # IAM names are global to the account: the region in the name keeps deployments of one
+  # name_prefix in two regions apart.
+  name               = "${var.name_prefix}-states-${local.region}"
   description        = "Execution role of the project's state machines."
   assume_role_policy = data.aws_iam_policy_document.states_assume.json
 }

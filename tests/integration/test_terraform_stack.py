@@ -36,6 +36,8 @@ ROOTS = ("base", "serving")
 COMMAND_TIMEOUT_S = 600
 LABELS = ["bicycle", "motorcycle"]
 IMAGE_URI = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1-cpu-py310"
+# The region every root is applied in (role names end with it).
+REGION = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
 STATE_MACHINES = {
     "state_machine_arn": "classify_image.asl.json",
     "batch_state_machine_arn": "classify_batch.asl.json",
@@ -90,7 +92,7 @@ class Deployment:
             "-var",
             f"name_prefix={self.prefix}",
             "-var",
-            f"aws_region={os.environ.get('AWS_DEFAULT_REGION', 'us-east-1')}",
+            f"aws_region={REGION}",
         ]
         if root == "serving":
             args += [f"-var-file={path}" for path in self.serving_var_files]
@@ -340,16 +342,16 @@ def test_each_role_gets_only_what_it_uses(deployment):
         assert not iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
         return {s["Sid"]: s for d in documents for s in d["Statement"]}
 
-    serialize = statements(f"{prefix}-serializeImageData")
+    serialize = statements(f"{prefix}-serializeImageData-{REGION}")
     assert serialize["ReadImages"]["Action"] == "s3:GetObject"
     assert serialize["ReadImages"]["Resource"] == f"arn:aws:s3:::{deployment.base['data_bucket']}/*"
-    classify = statements(f"{prefix}-classifyImage")
+    classify = statements(f"{prefix}-classifyImage-{REGION}")
     endpoint_arn = boto3.client("sagemaker").describe_endpoint(
         EndpointName=deployment.serving["endpoint_name"]
     )["EndpointArn"]
     assert classify["InvokeEndpoint"]["Resource"] == endpoint_arn
-    assert set(statements(f"{prefix}-filterInferences")) == {"WriteOwnLogs", "WriteTraces"}
-    states = statements(f"{prefix}-states")
+    assert set(statements(f"{prefix}-filterInferences-{REGION}")) == {"WriteOwnLogs", "WriteTraces"}
+    states = statements(f"{prefix}-states-{REGION}")
     assert states["PublishAlerts"]["Resource"] == deployment.base["alert_topic_arn"]
     invoked = set(states["InvokeWorkflowFunctions"]["Resource"])
     assert len(invoked) == 8

@@ -172,3 +172,48 @@ def test_a_max_concurrency_that_is_no_whole_number_is_refused(tmp_path):
     runs += run_block("no_limit", {"max_concurrency": "0"})
     runs += run_block("forty", {"max_concurrency": "40"})
     assert_passed(terraform_test(tmp_path, "serving", runs))
+
+
+# --- IAM role names: one set per region -------------------------------------------------------
+
+
+def assert_role_name(tmp_path: Path, root: str, variables: str, role: str, name: str) -> None:
+    runs = variables + (
+        f'\nrun "role_name" {{\n  command = plan\n  assert {{\n'
+        f'    condition     = {role}.name == "{name}"\n'
+        f'    error_message = "role name: ${{{role}.name}}"\n  }}\n}}\n'
+    )
+    assert_passed(terraform_test(tmp_path, root, runs))
+
+
+# IAM role names are global to the account, everything else of a deployment is regional (bucket
+# names end with the region): a second region's `make infra` / `make deploy`, with the state kept
+# per region, would be refused with EntityAlreadyExists on the first region's role names.
+
+
+def test_the_sagemaker_role_is_named_per_region(tmp_path):
+    name = f"scones-sagemaker-{LONGEST_REGION}"
+    assert_role_name(tmp_path, "base", "", "aws_iam_role.sagemaker", name)
+
+
+def test_the_state_machine_role_is_named_per_region(tmp_path):
+    name = f"scones-states-{LONGEST_REGION}"
+    assert_role_name(tmp_path, "serving", serving_variables(tmp_path), "aws_iam_role.states", name)
+
+
+def test_a_lambda_role_is_named_per_region_within_the_iam_limit(tmp_path):
+    """The longest function name of the serving root (20-character prefix) in the longest region
+    stays within the 64 characters of a role name (the provider's validation runs in the plan)."""
+    lambda_zip = tmp_path / "lambdas.zip"
+    with zipfile.ZipFile(lambda_zip, "w") as archive:
+        archive.writestr("lambdas/__init__.py", "")
+    function = "a-prefix-of-20-chars-serializeImageData"
+    variables = (
+        f'\nvariables {{\n  function_name = "{function}"\n  description = "d"\n'
+        f'  handler = "lambdas.h"\n  zip_path = "{lambda_zip}"\n'
+        '  kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"\n'
+        "  log_retention_days = 7\n}\n"
+    )
+    name = f"{function}-{LONGEST_REGION}"
+    assert len(name) <= 64
+    assert_role_name(tmp_path, "modules/lambda_function", variables, "aws_iam_role.this", name)

@@ -28,7 +28,8 @@ data "aws_iam_policy_document" "assume" {
 }
 
 resource "aws_iam_role" "this" {
-  name               = var.function_name
+  # IAM names are global to the account, function names regional: "<function>-<region>".
+  name               = "${var.function_name}-${data.aws_region.current.name}"
   description        = "Execution role of the Lambda function ${var.function_name}."
   assume_role_policy = data.aws_iam_policy_document.assume.json
 }

@@ -1,6 +1,6 @@
 variable "function_name" {
   type        = string
-  description = "Lambda function name; also names its IAM role and its log group."
+  description = "Lambda function name; also names its log group and (with the region appended) its IAM role."
 }
 
 variable "description" {
