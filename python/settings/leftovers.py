@@ -10,6 +10,10 @@ leftover and fails with ``LeftoversFound``. It talks to whatever AWS the environ
 
 A KMS key itself is never deleted at once (AWS waits 7 to 30 days): a key pending deletion does
 not count, its alias does.
+
+S3 bucket and IAM role names are global to the account while the rest is regional, and the roots
+end those names with their region: a bucket or role whose name ends with another region is that
+region's deployment (``make destroy`` runs per ``AWS_REGION``), not a leftover of this one.
 """
 
 from __future__ import annotations
@@ -159,6 +163,25 @@ FINDERS: tuple[Callable[[str], Iterable[Leftover]], ...] = (
 )
 
 
+# Kinds listed account-wide whatever the region asked; the roots end their names with the region.
+GLOBAL_KINDS = ("S3 bucket", "IAM role")
+
+
+def _other_regions() -> set[str]:
+    """Every region botocore knows, in every partition, except the one asked."""
+    session = boto3.session.Session()
+    regions = {
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("s3", partition_name=partition)
+    }
+    return regions - {session.region_name}
+
+
+def _of_another_region(item: Leftover, others: set[str]) -> bool:
+    return item.kind in GLOBAL_KINDS and any(item.name.endswith(f"-{r}") for r in others)
+
+
 def find_leftovers(prefix: str = DEFAULT_PREFIX) -> list[Leftover]:
     """Every resource whose name carries ``<prefix>-`` (the KMS alias: ``alias/<prefix>``)."""
     if not PREFIX.fullmatch(prefix):
@@ -167,9 +190,10 @@ def find_leftovers(prefix: str = DEFAULT_PREFIX) -> list[Leftover]:
             " starting with a letter and not ending with a hyphen"
         )
     found: list[Leftover] = []
+    others = _other_regions()
     try:
         for finder in FINDERS:
-            found.extend(finder(prefix))
+            found.extend(item for item in finder(prefix) if not _of_another_region(item, others))
     except (BotoCoreError, ClientError) as err:
         raise AwsUnreachable(f"could not list the project's resources: {err}") from None
     log.info("checked", extra={"fields": {"prefix": prefix, "leftovers": len(found)}})

@@ -73,6 +73,30 @@ def test_finds_every_kind_it_was_given_and_nothing_of_another_prefix(aws):
     ]
 
 
+def test_another_regions_buckets_and_roles_are_no_leftovers(aws):
+    """S3 and IAM list account-wide: after a destroy in us-east-1, the deployment of the same
+    prefix in eu-west-1 (names ending with its region) is not left over from this one."""
+    iam = boto3.client("iam")
+    for region in ("us-east-1", "eu-west-1"):
+        boto3.client("s3", region_name=region).create_bucket(
+            Bucket=f"pfx-data-123456789012-{region}",
+            **(
+                {}
+                if region == "us-east-1"
+                else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+            ),
+        )
+        iam.create_role(RoleName=f"pfx-states-{region}", AssumeRolePolicyDocument=TRUST)
+    # A name that ends with no region (made by hand, or by an older root) still counts.
+    iam.create_role(RoleName="pfx-sagemaker", AssumeRolePolicyDocument=TRUST)
+    found = leftovers.find_leftovers("pfx")
+    assert sorted((item.kind, item.name) for item in found) == [
+        ("IAM role", "pfx-sagemaker"),
+        ("IAM role", "pfx-states-us-east-1"),
+        ("S3 bucket", "pfx-data-123456789012-us-east-1"),
+    ]
+
+
 def test_cli_lists_leftovers_and_fails_with_a_named_error(aws, monkeypatch, capsys):
     _create("pfx")
     monkeypatch.setattr(sys, "argv", ["leftovers", "--prefix", "pfx"])
