@@ -102,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     base = outputs("base")
     model_bucket = base["model_bucket"]  # before the training, not after it
     group = base["model_package_group_name"]
+    registry.serving_image()  # a region without the serving image fails here, not after training
     run_id = new_run_id()
     args.models_dir.mkdir(parents=True, exist_ok=True)
     if target == "aws":

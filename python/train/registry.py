@@ -49,6 +49,11 @@ class RegistryError(CliError):
     """The SageMaker API refused a registry call."""
 
 
+class UnsupportedRegion(RegistryError):
+    """The pinned SageMaker SDK knows no PyTorch inference image of ``FRAMEWORK_VERSION`` in the
+    region: no model package (and no training job) can be made there."""
+
+
 @dataclass(frozen=True)
 class Registered:
     arn: str
@@ -64,18 +69,25 @@ def inference_image(region: str) -> str:
     quiet_sdk()
     from sagemaker import image_uris
 
-    return image_uris.retrieve(
-        "pytorch",
-        region=region,
-        version=FRAMEWORK_VERSION,
-        py_version=PY_VERSION,
-        instance_type=SERVING_INSTANCE_TYPE,
-        image_scope="inference",
-    )
+    try:
+        return image_uris.retrieve(
+            "pytorch",
+            region=region,
+            version=FRAMEWORK_VERSION,
+            py_version=PY_VERSION,
+            instance_type=SERVING_INSTANCE_TYPE,
+            image_scope="inference",
+        )
+    except ValueError as err:  # the SDK's "Unsupported region: ..."
+        raise UnsupportedRegion(
+            f"no PyTorch {FRAMEWORK_VERSION} inference image in region {region!r} ({err});"
+            " use another AWS_REGION"
+        ) from None
 
 
-def _region(client) -> str:  # client: botocore SageMaker client
-    return client.meta.region_name
+def serving_image() -> str:
+    """The inference image of the region boto3 calls (``make train`` checks it before training)."""
+    return inference_image(boto3.client("sagemaker").meta.region_name)
 
 
 def ensure_group(client, group: str) -> None:
@@ -103,15 +115,14 @@ def register(
     """Add a model package for one trained run to ``group`` (created if missing)."""
     client = boto3.client("sagemaker")
     status = approval_status(accuracy, threshold)
+    image = inference_image(client.meta.region_name)
     try:
         ensure_group(client, group)
         response = client.create_model_package(
             ModelPackageGroupName=group,
             ModelPackageDescription=f"test accuracy {accuracy:.4f}",
             InferenceSpecification={
-                "Containers": [
-                    {"Image": inference_image(_region(client)), "ModelDataUrl": model_data_url}
-                ],
+                "Containers": [{"Image": image, "ModelDataUrl": model_data_url}],
                 "SupportedContentTypes": CONTENT_TYPES,
                 "SupportedResponseMIMETypes": RESPONSE_TYPES,
             },

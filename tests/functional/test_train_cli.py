@@ -69,6 +69,27 @@ def test_target_local_trains_uploads_and_registers(
     assert package["CustomerMetadataProperties"]["labels"] == "bicycle motorcycle"
 
 
+@pytest.mark.parametrize("target", ["local", "aws"])
+def test_a_region_without_the_serving_image_fails_before_training(
+    train_aws, train_dataset, tmp_path, monkeypatch, target
+):
+    """The pinned SDK has no PyTorch inference image in us-iso-east-1: the package could never
+    be registered, so neither the local run nor the training job starts."""
+    monkeypatch.setenv("TARGET", target)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-iso-east-1")
+    models = tmp_path / "models"
+    args = ["--data-dir", str(train_dataset), "--models-dir", str(models)]
+    with pytest.raises(cli.registry.UnsupportedRegion, match="'us-iso-east-1'.*another AWS_REGION"):
+        cli.main(args + tiny_hyperparameter_options())
+    assert not models.exists() or list(models.iterdir()) == []
+    assert (
+        boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket="scones-test-models")[
+            "KeyCount"
+        ]
+        == 0
+    )
+
+
 def test_run_ids_started_together_differ_and_are_training_job_names():
     ids = {cli.new_run_id() for _ in range(20)}  # well within one second
     assert len(ids) == 20
