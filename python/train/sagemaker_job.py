@@ -23,6 +23,7 @@ import shutil
 from pathlib import Path
 
 import boto3
+from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
 from settings import CliError, get_logger, repo_root
@@ -118,7 +119,8 @@ def start_job(estimator, data_bucket: str, job_name: str) -> None:
     """Upload the source and create the training job (returns once SageMaker accepted it)."""
     try:
         estimator.fit(inputs=channels(data_bucket), job_name=job_name, wait=False)
-    except (BotoCoreError, ClientError) as err:
+    # Boto3Error: S3UploadFailedError, how the upload of the source reports a refusal.
+    except (BotoCoreError, ClientError, Boto3Error) as err:
         raise JobRequestFailed(f"training job {job_name}: {err}") from None
     print(f"training job {job_name} started ({estimator.instance_type})", flush=True)
 

@@ -86,6 +86,16 @@ def test_a_failed_job_raises_its_failure_reason(train_aws):
     assert "MaxWaitTimeInSeconds" not in describe()["StoppingCondition"]
 
 
+def test_a_refused_source_upload_is_a_named_error_and_starts_no_job(train_aws):
+    """The SDK uploads the source with boto3's transfer manager, whose refusals (no bucket,
+    AccessDenied, a key the caller may not use) are S3UploadFailedError, not ClientError."""
+    base = dict(train_aws, model_bucket="scones-test-deleted")
+    estimator = sagemaker_job.build_estimator(base, {}, "ml.p3.2xlarge", spot=False)
+    with pytest.raises(sagemaker_job.JobRequestFailed, match=f"{JOB}: .*scones-test-deleted"):
+        sagemaker_job.start_job(estimator, train_aws["data_bucket"], JOB)
+    assert boto3.client("sagemaker").list_training_jobs()["TrainingJobSummaries"] == []
+
+
 def put_job_outputs(trained_run, run_id: str) -> None:
     """What SageMaker writes when the job ends: model.tar.gz (SM_MODEL_DIR) and output.tar.gz
     (SM_OUTPUT_DATA_DIR) under <output path>/<job>/output/. moto runs no container, so the
