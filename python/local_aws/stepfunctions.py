@@ -5,7 +5,10 @@
   ``localhost:$MOTO_PORT``, i.e. through this stack; Lambda tasks invoke moto's Lambda backend
   directly (``_InProcessLambda``), which runs the real handlers (``lambda_runtime``).
 - ``StartExecution`` without a name gets a UUID, as on AWS (moto would name it ``None``, and a
-  second unnamed start would fail with ``ExecutionAlreadyExists``).
+  second unnamed start would fail with ``ExecutionAlreadyExists``); a name with whitespace,
+  wildcards, ``:``, ``/`` or other characters AWS refuses is ``InvalidName``, and one over 80
+  characters a ``ValidationException`` (moto's interpreter backend accepted any name and made a
+  malformed ARN of it).
 - Execution status changes go to EventBridge, whose rules can publish to SNS
   (``execution_events``).
 - ``ValidateStateMachineDefinition`` and ``ListStateMachineVersions``, which the Terraform AWS
@@ -111,6 +114,8 @@ def _install_interpreter() -> None:
         trace_header: str | None = None,
     ) -> Any:
         _forget_finished_threads()
+        if name:  # moto's interpreter backend skips the check its base class makes
+            self._validate_name(name)
         return original_start(
             self, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header
         )

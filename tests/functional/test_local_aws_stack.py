@@ -422,6 +422,32 @@ def test_unnamed_executions_get_unique_names(local_stack, role):
     assert json.loads(second["output"]) == {"n": 2}
 
 
+@pytest.mark.parametrize(
+    "name, error",
+    [
+        ("with space", "InvalidName"),
+        ("with:colon", "InvalidName"),
+        ("with/slash", "InvalidName"),
+        ("wild*card", "InvalidName"),
+        ("tab\there", "InvalidName"),
+        ("x" * 81, "ValidationException"),
+    ],
+)
+def test_an_execution_name_aws_refuses_is_refused(local_stack, role, name, error):
+    sfn = boto3.client("stepfunctions")
+    definition = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
+    machine = sfn.create_state_machine(
+        name=unique("names"), definition=json.dumps(definition), roleArn=role
+    )["stateMachineArn"]
+    with pytest.raises(sfn.exceptions.ClientError) as refused:
+        sfn.start_execution(stateMachineArn=machine, name=name)
+    assert refused.value.response["Error"]["Code"] == error
+    assert sfn.list_executions(stateMachineArn=machine)["executions"] == []
+    # What AWS accepts still starts: letters beyond ASCII, dots, dashes, underscores.
+    accepted = sfn.start_execution(stateMachineArn=machine, name="café.run-1_" + "x" * 69)
+    assert accepted["executionArn"].endswith(":café.run-1_" + "x" * 69)
+
+
 def _through_moto(account: str):
     """A Step Functions client whose requests carry moto's account header: the stack leaves
     them to moto's own handlers instead of answering the execution calls itself."""
