@@ -9,6 +9,7 @@
   wildcards, ``:``, ``/`` or other characters AWS refuses is ``InvalidName``, and one over 80
   characters a ``ValidationException`` (moto's interpreter backend accepted any name and made a
   malformed ARN of it).
+- ``DescribeExecution`` and ``ListExecutions`` give a ``TIMED_OUT`` execution its ``stopDate``.
 - Execution status changes go to EventBridge, whose rules can publish to SNS
   (``execution_events``).
 - ``ValidateStateMachineDefinition`` and ``ListStateMachineVersions``, which the Terraform AWS
@@ -41,7 +42,7 @@ from typing import Any
 from local_aws import execution_events, speedups
 from local_aws.fast_path import Answer, caller_of
 
-_FINISHED = ("SUCCEEDED", "ABORTED", "FAILED")
+_FINISHED = ("SUCCEEDED", "ABORTED", "FAILED", "TIMED_OUT")
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 # (HTTP status, JSON body) of an answer given without moto's dispatch.
 Reply = tuple[int, str]
@@ -88,7 +89,36 @@ def install() -> None:
     StepFunctionResponse.describe_state_machine_for_execution = (  # type: ignore[method-assign]
         describe_state_machine_for_execution
     )
+    _stop_date_when_timed_out(StepFunctionResponse)
     threading.Thread(target=_install_interpreter, name="sfn-import", daemon=True).start()
+
+
+def _stop_date_when_timed_out(response_class: Any) -> None:
+    """``stopDate`` for a ``TIMED_OUT`` execution too, as AWS gives every ended execution one;
+    moto's ``DescribeExecution`` and ``ListExecutions`` write it only for the other end states
+    (the load test's latency is ``stopDate - startDate`` of each ended execution)."""
+    moto_describe = response_class.describe_execution
+    moto_list = response_class.list_executions
+
+    def describe_execution(self: Any) -> Any:
+        result = moto_describe(self)
+        if result.result["status"] == "TIMED_OUT":
+            execution = self.stepfunction_backend.describe_execution(
+                self._get_param("executionArn")
+            )
+            result.result["stopDate"] = execution.stop_date
+        return result
+
+    def list_executions(self: Any) -> Any:
+        result = moto_list(self)
+        for item in result.result["executions"]:
+            if item["status"] == "TIMED_OUT":
+                execution = self.stepfunction_backend.describe_execution(item["executionArn"])
+                item["stopDate"] = execution.stop_date
+        return result
+
+    response_class.describe_execution = describe_execution
+    response_class.list_executions = list_executions
 
 
 def _wait_for_interpreter() -> None:

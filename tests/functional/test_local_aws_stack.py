@@ -574,6 +574,36 @@ def test_execution_calls_answer_exactly_as_moto_does(local_stack, role, function
             client.describe_execution(executionArn="not-an-arn")
 
 
+def test_a_timed_out_execution_has_a_stop_date(local_stack, role):
+    plain = boto3.client("stepfunctions")
+    through_moto = _through_moto(boto3.client("sts").get_caller_identity()["Account"])
+    definition = {
+        "TimeoutSeconds": 1,
+        "StartAt": "Wait",
+        "States": {"Wait": {"Type": "Wait", "Seconds": 30, "End": True}},
+    }
+    machine = plain.create_state_machine(
+        name=unique("timeout"), definition=json.dumps(definition), roleArn=role
+    )["stateMachineArn"]
+    described = run_execution(machine, {})
+    described.pop("ResponseMetadata")
+    assert described["status"] == "TIMED_OUT"
+    assert described["stopDate"] >= described["startDate"]
+    arn = described["executionArn"]
+    fast, slow = (
+        _answer(lambda: client.describe_execution(executionArn=arn))
+        for client in (plain, through_moto)
+    )
+    assert fast == slow == described
+    for options in ({}, {"statusFilter": "TIMED_OUT"}):
+        fast, slow = (
+            _answer(lambda: client.list_executions(stateMachineArn=machine, **options))
+            for client in (plain, through_moto)
+        )
+        assert fast == slow
+        assert [e["stopDate"] for e in fast["executions"]] == [described["stopDate"]]
+
+
 def test_a_page_token_stays_valid_when_its_execution_has_ended(local_stack, role):
     """moto answers InvalidToken when the execution a token names has left the list; AWS does
     not, and a load test's tracker pages through the running executions while they end."""
