@@ -9,7 +9,8 @@
   wildcards, ``:``, ``/`` or other characters AWS refuses is ``InvalidName``, and one over 80
   characters a ``ValidationException`` (moto's interpreter backend accepted any name and made a
   malformed ARN of it).
-- ``DescribeExecution`` and ``ListExecutions`` give a ``TIMED_OUT`` execution its ``stopDate``.
+- ``DescribeExecution`` and ``ListExecutions`` give a ``TIMED_OUT`` execution its ``stopDate``;
+  ``GetExecutionHistory`` lists the latest events first with ``reverseOrder``.
 - Execution status changes go to EventBridge, whose rules can publish to SNS
   (``execution_events``).
 - ``ValidateStateMachineDefinition`` and ``ListStateMachineVersions``, which the Terraform AWS
@@ -90,6 +91,15 @@ def install() -> None:
         describe_state_machine_for_execution
     )
     _stop_date_when_timed_out(StepFunctionResponse)
+    moto_history = StepFunctionResponse.get_execution_history
+
+    def get_execution_history(self: Any) -> Any:
+        result = moto_history(self)  # moto ignores reverseOrder
+        if self._get_bool_param("reverseOrder"):
+            result.result["events"].reverse()
+        return result
+
+    StepFunctionResponse.get_execution_history = get_execution_history  # type: ignore[method-assign]
     threading.Thread(target=_install_interpreter, name="sfn-import", daemon=True).start()
 
 
@@ -519,13 +529,16 @@ def _token_execution(token: Any, machine: Any) -> Any | None:
 
 
 def _get_execution_history(request: dict, account: str, region: str) -> Reply | None:
-    """All events in one page, as moto answers (it ignores ``maxResults``)."""
+    """All events in one page, as moto answers (it ignores ``maxResults``); latest first with
+    ``reverseOrder``, as on AWS."""
     from moto.stepfunctions.responses import get_backend
 
     arn = request.get("executionArn")
-    if not set(request) <= {"executionArn", "maxResults"} or not _plain_arn(
+    if not set(request) <= {"executionArn", "maxResults", "reverseOrder"} or not _plain_arn(
         arn, "execution", account, region
     ):
+        return None
+    if not isinstance(request.get("reverseOrder", False), bool):
         return None
     try:
         events = get_backend(account, region).get_execution_history(arn)["events"]
@@ -533,6 +546,8 @@ def _get_execution_history(request: dict, account: str, region: str) -> Reply | 
         return None
     for event in events:
         event["timestamp"] = _epoch_millis(dt.datetime.fromisoformat(event["timestamp"]))
+    if request.get("reverseOrder"):
+        events.reverse()
     return 200, json.dumps({"events": events})
 
 

@@ -604,6 +604,22 @@ def test_a_timed_out_execution_has_a_stop_date(local_stack, role):
         assert [e["stopDate"] for e in fast["executions"]] == [described["stopDate"]]
 
 
+def test_execution_history_in_reverse_order_lists_the_latest_event_first(local_stack, role):
+    plain = boto3.client("stepfunctions")
+    through_moto = _through_moto(boto3.client("sts").get_caller_identity()["Account"])
+    definition = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
+    machine = plain.create_state_machine(
+        name=unique("reverse"), definition=json.dumps(definition), roleArn=role
+    )["stateMachineArn"]
+    arn = run_execution(machine, {})["executionArn"]
+    forward = plain.get_execution_history(executionArn=arn)["events"]
+    assert [e["type"] for e in forward][0] == "ExecutionStarted"
+    for client in (plain, through_moto):
+        backward = client.get_execution_history(executionArn=arn, reverseOrder=True)["events"]
+        assert backward == forward[::-1]
+        assert backward[0]["type"] == "ExecutionSucceeded"
+
+
 def test_a_page_token_stays_valid_when_its_execution_has_ended(local_stack, role):
     """moto answers InvalidToken when the execution a token names has left the list; AWS does
     not, and a load test's tracker pages through the running executions while they end."""
