@@ -162,10 +162,16 @@ def delivered(event: dict[str, Any]) -> dict[str, Any]:
     """The event as AWS delivers it: ``time`` as ISO 8601 text (moto keeps epoch seconds),
     without moto's ``ingestion-time``."""
     event = {key: value for key, value in event.items() if key != "ingestion-time"}
-    if isinstance(event.get("time"), (int, float)):
-        moment = dt.datetime.fromtimestamp(event["time"], dt.timezone.utc)
-        event["time"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if "time" in event:
+        event["time"] = _iso(event["time"])
     return event
+
+
+def _iso(epoch_s: Any) -> Any:
+    """moto's epoch seconds as AWS's ISO 8601 text (anything else as it is)."""
+    if not isinstance(epoch_s, (int, float)):
+        return epoch_s
+    return dt.datetime.fromtimestamp(epoch_s, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def target_input(target: dict[str, Any], event: dict[str, Any]) -> str | None:
@@ -184,7 +190,9 @@ def target_input(target: dict[str, Any], event: dict[str, Any]) -> str | None:
         result = EventTemplateParser.parse(
             input_template=transformer.get("InputTemplate"),
             input_paths_map=transformer.get("InputPathsMap", {}),
-            event=event,
+            # Paths read the event as delivered (``time`` as text); moto's parser also wants
+            # the ingestion time, for its ``<aws.events.event.ingestion-time>``.
+            event=dict(delivered(event), **{"ingestion-time": _iso(event["ingestion-time"])}),
         )
         return result if isinstance(result, str) else json.dumps(result)
     return None

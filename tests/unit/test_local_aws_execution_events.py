@@ -46,3 +46,13 @@ def test_input_transformer_fills_its_template():
         }
     }
     assert json.loads(target_input(target, EVENT)) == {"execution": "e", "status": "FAILED"}
+
+
+def test_input_transformer_reads_the_event_as_aws_delivers_it():
+    target = {
+        "InputTransformer": {
+            "InputPathsMap": {"time": "$.time"},
+            "InputTemplate": '{"at": "<time>"}',
+        }
+    }
+    assert json.loads(target_input(target, EVENT)) == {"at": "2026-11-18T11:06:40Z"}
