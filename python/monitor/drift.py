@@ -66,20 +66,34 @@ def percentile_bins(stat: dict) -> tuple[np.ndarray, np.ndarray]:
     """Inner bin edges at ``LEVELS`` of the baseline and the training share of each bin.
 
     From the baseline's percentiles, or else from its histogram. Edges that coincide (a
-    statistic with a point mass) are merged, with their shares.
+    statistic with a point mass) are merged; each bin's share is the baseline's share of values
+    in it (a point mass counts in full in the bin that ends at it). When the baseline's minimum
+    is an edge (a point mass at the minimum, or a statistic with no variance), values below the
+    minimum get a bin of their own, with no training share: a shift below a constant is drift.
     """
+    values, levels = _quantile_function(stat)
+    edges = np.unique(np.interp(LEVELS, levels, values))
+    if edges[0] <= values[0]:
+        edges = np.concatenate([[np.nextafter(values[0], -np.inf)], edges])
+    cdf = _cdf(values, levels, edges)
+    return edges, np.diff(np.concatenate([[0.0], cdf, [1.0]]))
+
+
+def _quantile_function(stat: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Baseline values and the share of the baseline at or below each (a sorted table)."""
     quantiles = stat.get("quantiles")
     if quantiles:
         values = np.asarray(quantiles, float)
-        levels = np.linspace(0.0, 1.0, len(values))
-    else:
-        counts = np.asarray(stat["histogram"]["counts"], float)
-        values = np.asarray(stat["histogram"]["bins"], float)
-        levels = np.concatenate([[0.0], np.cumsum(counts) / counts.sum()])
-    edges = np.interp(LEVELS, levels, values)
-    last_of_equal = np.r_[edges[1:] > edges[:-1], True]
-    edges, kept = edges[last_of_equal], LEVELS[last_of_equal]
-    return edges, np.diff(np.concatenate([[0.0], kept, [1.0]]))
+        return values, np.linspace(0.0, 1.0, len(values))
+    counts = np.asarray(stat["histogram"]["counts"], float)
+    values = np.asarray(stat["histogram"]["bins"], float)
+    return values, np.concatenate([[0.0], np.cumsum(counts) / counts.sum()])
+
+
+def _cdf(values: np.ndarray, levels: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Share of the baseline at or below each point: of equal values the highest level counts."""
+    last_of_equal = np.r_[values[1:] > values[:-1], True]
+    return np.interp(points, values[last_of_equal], levels[last_of_equal], left=0.0, right=1.0)
 
 
 def psi(expected: np.ndarray, actual: np.ndarray) -> float:
@@ -119,7 +133,8 @@ def feature_drift(feature: str, stat: dict, values: np.ndarray) -> FeatureDrift:
     shares = counts / n
     training = sum(stat["histogram"]["counts"])
     effective = n * training / (n + training)  # both samples vary
-    statistic = effective * float(np.sum((shares - expected) ** 2 / expected))
+    floor = np.maximum(expected, PSI_FLOOR)  # a bin training never reached
+    statistic = effective * float(np.sum((shares - expected) ** 2 / floor))
     p_value = chi2_p_value(statistic, len(expected) - 1)
     psi_value = psi(expected, shares)
     return FeatureDrift(
@@ -127,11 +142,18 @@ def feature_drift(feature: str, stat: dict, values: np.ndarray) -> FeatureDrift:
         records=n,
         psi=psi_value,
         p_value=p_value,
-        outside_share=float(np.mean((values <= edges[0]) | (values > edges[-1]))),
+        outside_share=_outside_share(stat, values),
         verdict=verdict(psi_value, p_value, n),
         captured_mean=float(values.mean()),
         baseline_mean=stat.get("mean"),
     )
+
+
+def _outside_share(stat: dict, values: np.ndarray) -> float:
+    """Share of ``values`` below the baseline's 1st or above its 99th percentile."""
+    baseline_values, levels = _quantile_function(stat)
+    low, high = np.interp(LEVELS[[0, -1]], levels, baseline_values)
+    return float(np.mean((values < low) | (values > high)))
 
 
 def distinct_inputs(captured: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -131,8 +131,32 @@ def test_coinciding_percentiles_merge_their_bins():
 
     edges, shares = percentile_bins(stat)
 
-    assert edges[0] == 0.5 and len(edges) == len(set(edges.tolist()))
-    assert shares[0] == pytest.approx(0.4) and shares.sum() == pytest.approx(1.0)
+    # below the minimum: no training share; at the minimum: the whole 40 % point mass
+    assert edges[0] < 0.5 and edges[1] == 0.5 and len(edges) == len(set(edges.tolist()))
+    assert shares[0] == 0.0 and shares[1] == pytest.approx(0.4)
+    assert shares.sum() == pytest.approx(1.0)
+
+
+def test_a_point_mass_in_the_baseline_is_not_taken_for_drift():
+    """30 % of the training images share one value (black images); traffic with the same mix
+    must not look shifted because the point mass was split over the bins by percentile level."""
+    rng = np.random.default_rng(1)
+    stat = summarize(np.r_[np.zeros(1800), rng.uniform(0, 1, 4200)], (0, 1))
+
+    same_mix = feature_drift("brightness", stat, np.r_[np.zeros(300), rng.uniform(0, 1, 700)])
+
+    assert same_mix.psi < 0.1 and same_mix.verdict == NO_DRIFT
+
+
+@pytest.mark.parametrize("captured_value", [0.1, 0.9])
+def test_a_statistic_without_variance_in_training_flags_any_shift(captured_value):
+    stat = summarize(np.full(600, 0.5), (0, 1))
+
+    same = feature_drift("brightness", stat, np.full(200, 0.5))
+    shifted = feature_drift("brightness", stat, np.full(200, captured_value))
+
+    assert (same.psi, same.verdict, same.outside_share) == (0.0, NO_DRIFT, 0.0)
+    assert shifted.verdict == DRIFT and shifted.outside_share == 1.0
 
 
 def test_a_baseline_without_percentiles_uses_its_histogram():
