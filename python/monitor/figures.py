@@ -45,13 +45,21 @@ TIME_BUCKETS = (
 )
 TARGET_BUCKETS = 60
 VERDICT_COLOURS = {DRIFT: "#c0392b", MODERATE: "#d68910"}
-_STYLE = {**sns.axes_style("whitegrid"), **sns.plotting_context("notebook", font_scale=0.9)}
+# Text comes from data (class labels, error names, the capture URI): a `$` in it is plain text,
+# not the start of a matplotlib mathtext formula (which a stray `\` would make fail to render).
+PLAIN_TEXT = {"text.parse_math": False}
+_STYLE = {
+    **sns.axes_style("whitegrid"),
+    **sns.plotting_context("notebook", font_scale=0.9),
+    **PLAIN_TEXT,
+}
 
 
 def png(figure: Figure, dpi: int = 100) -> bytes:
     """The figure as PNG bytes."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi)
+    with matplotlib.rc_context(PLAIN_TEXT):  # tick labels are made as the figure is drawn
+        figure.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
 
 

@@ -66,7 +66,16 @@ def overview(summary: dict, charts: list[Chart]) -> Figure:
     ax.axis("off")
     y = MARGIN
     for text, size, weight, colour in header:
-        ax.text(MARGIN, y, text, va="top", fontsize=size, weight=weight, color=colour)
+        ax.text(
+            MARGIN,
+            y,
+            text,
+            va="top",
+            fontsize=size,
+            weight=weight,
+            color=colour,
+            parse_math=False,
+        )
         y += _line_height(size)
     y = top
     for row, lines in table:
@@ -75,7 +84,15 @@ def overview(summary: dict, charts: list[Chart]) -> Figure:
         ax.add_patch(
             Rectangle((MARGIN, y), content, row_height, fill=False, edgecolor="#d5dbdb", lw=1)
         )
-        ax.text(MARGIN + 8, y + 5, row.label, va="top", fontsize=FONT_SIZE, weight="bold")
+        ax.text(
+            MARGIN + 8,
+            y + 5,
+            row.label,
+            va="top",
+            fontsize=FONT_SIZE,
+            weight="bold",
+            parse_math=False,
+        )
         colour, weight = _style(row)
         for index, line in enumerate(lines):
             ax.text(
@@ -86,6 +103,7 @@ def overview(summary: dict, charts: list[Chart]) -> Figure:
                 fontsize=FONT_SIZE,
                 color=colour,
                 weight=weight,
+                parse_math=False,
             )
         y += row_height
     for item in placed:

@@ -348,6 +348,29 @@ def test_time_window_and_out_options(tmp_path, images):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".mine")]
 
 
+def test_dollar_signs_in_names_are_drawn_as_text(tmp_path, images):
+    """A `$...$` in an S3 prefix, a class label or an error name is text, not a mathtext
+    formula that fails to render (here `\\foo`, an unknown symbol) and takes the report down."""
+    prefix = "capture$\\foo$/scones-endpoint"
+    baseline = baseline_document(seed=0, n=600)
+    baseline["labels"] = ["bi$\\cycle$", "motorcycle"]
+    baseline["class_prior"] = dict(zip(baseline["labels"], [0.5, 0.5]))
+    (tmp_path / "baseline.json").write_text(json.dumps(baseline))
+    with workspace(tmp_path, loadtest=True) as s3:
+        for path in (tmp_path / "reports").glob("loadtest-*"):  # the JSON and the CSV
+            path.write_text(path.read_text().replace("LowConfidence", "Low$\\\\Confidence$"))
+        key = f"{prefix}/AllTraffic/{T0:%Y/%m/%d/%H}/00-00-000-a.jsonl"
+        s3.put_object(Bucket=BUCKET, Key=key, Body=valid_lines(images[:8])[0]["line"].encode())
+        uri = f"s3://{BUCKET}/{prefix}"
+        result = run_report("--capture-uri", uri, "--baseline", str(tmp_path / "baseline.json"))
+
+    assert result.summary["records"] == 1 and result.summary["capture_uri"] == uri
+    assert "bi$\\cycle$" in result.summary["classes"]
+    assert "Low$\\Confidence$" in result.summary["loadtest"]["outcomes"]
+    assert (result.folder / "overview.png").is_file()
+    assert (result.folder / "class_mix.png").is_file()
+
+
 @pytest.mark.parametrize(
     "args, error",
     [
