@@ -4,7 +4,8 @@ The estimator uploads ``python/train`` (the entry point and its sibling job modu
 ``python/monitor`` (``image_stats``, for the drift baseline) as the job's source, runs
 ``entry.py`` in the PyTorch framework container on ``--instance-type`` (optionally managed spot),
 streams the job's CloudWatch logs here, and fails with ``TrainingJobFailed`` and SageMaker's
-``FailureReason`` when the job does not complete. Channels (S3 prefixes of the data bucket):
+``FailureReason`` when the job does not complete (Ctrl-C while it runs: ``JobDetached``, which
+names the job and how to stop it). Channels (S3 prefixes of the data bucket):
 ``train`` = ``s3://<data>/train`` (``train.lst`` + ``train/...``), ``test`` = ``s3://<data>/test``,
 ``labels`` = ``s3://<data>/labels.json``. Everything the job writes goes under
 ``s3://<model bucket>/models/<job name>/`` (source, ``output/model.tar.gz``,
@@ -52,6 +53,14 @@ class TrainingJobFailed(CliError):
 
 class JobRequestFailed(CliError):
     """SageMaker (or S3) refused to start the training job."""
+
+
+class JobDetached(CliError):
+    """Ctrl-C while the job's logs streamed: this command stops, the job goes on (and is billed)
+    until it ends; the message says how to stop it. Exit code 130, as for any interrupted
+    command."""
+
+    exit_code = 130
 
 
 def quiet_sdk() -> None:
@@ -134,6 +143,12 @@ def wait_for_job(estimator) -> dict:
         job.wait(logs="All")
     except UnexpectedStatusException:
         pass  # the status check below raises TrainingJobFailed with SageMaker's reason
+    except KeyboardInterrupt:
+        raise JobDetached(
+            f"interrupted: training job {job.name} still runs on SageMaker and is billed until"
+            f" it ends; stop it with `aws sagemaker stop-training-job --training-job-name"
+            f" {job.name}`. Nothing was downloaded or registered."
+        ) from None
     description = job.sagemaker_session.sagemaker_client.describe_training_job(
         TrainingJobName=job.name
     )

@@ -86,6 +86,32 @@ def test_a_failed_job_raises_its_failure_reason(train_aws):
     assert "MaxWaitTimeInSeconds" not in describe()["StoppingCondition"]
 
 
+def test_ctrl_c_while_the_job_runs_names_the_job_and_how_to_stop_it(
+    train_aws, tmp_path, monkeypatch
+):
+    """Ctrl-C stops the log stream, not the job: the message says the job still runs and gives
+    the command that stops it; nothing is downloaded or registered."""
+    from sagemaker.estimator import _TrainingJob
+
+    def interrupted(self, logs="All"):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_TrainingJob, "wait", interrupted)
+    monkeypatch.setenv("TARGET", "aws")
+    monkeypatch.setattr(cli, "new_run_id", lambda: JOB)
+    with pytest.raises(sagemaker_job.JobDetached) as raised:
+        cli.main(["--models-dir", str(tmp_path / "models")])
+    assert raised.value.exit_code == 130
+    assert f"training job {JOB} still runs" in str(raised.value)
+    assert f"aws sagemaker stop-training-job --training-job-name {JOB}" in str(raised.value)
+    assert describe()["TrainingJobName"] == JOB
+    assert list((tmp_path / "models").iterdir()) == []
+    packages = boto3.client("sagemaker").list_model_packages(
+        ModelPackageGroupName="scones-test-classifier"
+    )["ModelPackageSummaryList"]
+    assert packages == []
+
+
 def test_a_refused_source_upload_is_a_named_error_and_starts_no_job(train_aws):
     """The SDK uploads the source with boto3's transfer manager, whose refusals (no bucket,
     AccessDenied, a key the caller may not use) are S3UploadFailedError, not ClientError."""
