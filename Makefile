@@ -32,7 +32,7 @@ DRIFT ?= 0## load test: 1 = part of the traffic is altered images (drift for the
 FAULTS ?= 0## load test, local only: fraction of endpoint calls that fail or stall
 MAX_ERROR_RATE ?= 0.2## load test exits non-zero above this error rate
 MAX_EXECUTIONS ?= 5000## load test: hard cap on images sent through the workflow (executions, or a batch's images)
-YES ?= 0## 1 = skip the cost confirmations of TARGET=aws (terraform applies, load tests)
+YES ?= 0## 1 = skip the confirmations of TARGET=aws (terraform applies, destroys, load tests)
 SINCE ?=## report: first inference time to include (ISO 8601, UTC unless an offset is given); empty = all
 UNTIL ?=## report: inference time to stop at, excluded (ISO 8601); empty = up to the last record
 TF_PLUGIN_DIR ?= /opt/tf-plugins## offline Terraform provider directory; the registry is used where it lacks the pinned provider
@@ -194,16 +194,26 @@ tf_init = mkdir -p $(BUILD) && \
 tf_has_resources = { { [ -n '$(TF_BACKEND_CONFIG)' ] || [ -s $(BUILD)/$(1).tfstate ]; } && \
   $(call tf_init,$(1)) && [ -n "$$($(call tf,$(1)) state list)" ]; }
 
+# $(call tf_plan,ROOT,VARS): one shell command: save ROOT's plan (VARS may hold -destroy) to
+# $(BUILD)/ROOT.tfplan and its JSON form next to it.
+tf_plan = { $(call tf,$(1)) plan -input=false -no-color -out=$(abspath $(BUILD))/$(1).tfplan $(2) \
+    >$(BUILD)/terraform-$(1)-plan.log 2>&1 || { cat $(BUILD)/terraform-$(1)-plan.log; exit 1; }; } && \
+  $(call tf,$(1)) show -json $(abspath $(BUILD))/$(1).tfplan > $(BUILD)/$(1).tfplan.json
+
+# $(call tf_apply_plan,ROOT,ACTION): one shell command: apply the saved plan of ROOT, then delete it.
+tf_apply_plan = { $(call tf,$(1)) apply -input=false -no-color $(abspath $(BUILD))/$(1).tfplan \
+    >$(BUILD)/terraform-$(1)-$(2).log 2>&1 || { cat $(BUILD)/terraform-$(1)-$(2).log; exit 1; }; } && \
+  rm -f $(BUILD)/$(1).tfplan $(BUILD)/$(1).tfplan.json
+
+# settings.tfplan's options: on aws it prints prices and asks, unless YES=1.
+tfplan_flags = $(if $(filter aws,$(TARGET)),--aws $(if $(filter 1,$(YES)),--yes))
+
 # $(call tf_apply,ROOT,VARS): plan to a file, print it (and confirm on aws), apply that plan.
 define tf_apply
-	@$(call tf,$(1)) plan -input=false -no-color -out=$(abspath $(BUILD))/$(1).tfplan $(2) \
-	  >$(BUILD)/terraform-$(1)-plan.log 2>&1 || { cat $(BUILD)/terraform-$(1)-plan.log; exit 1; }
-	@$(call tf,$(1)) show -json $(abspath $(BUILD))/$(1).tfplan > $(BUILD)/$(1).tfplan.json
-	@$(PY) -m settings.tfplan $(BUILD)/$(1).tfplan.json --root $(1) \
-	  $(if $(filter aws,$(TARGET)),--aws $(if $(filter 1,$(YES)),--yes))
-	@$(call tf,$(1)) apply -input=false -no-color $(abspath $(BUILD))/$(1).tfplan \
-	  >$(BUILD)/terraform-$(1)-apply.log 2>&1 || { cat $(BUILD)/terraform-$(1)-apply.log; exit 1; }
-	@rm -f $(BUILD)/$(1).tfplan $(BUILD)/$(1).tfplan.json
+	@$(call tf_plan,$(1),$(2))
+	@$(PY) -m settings.tfplan --plan $(1) $(BUILD)/$(1).tfplan.json $(tfplan_flags) \
+	  || { rm -f $(BUILD)/$(1).tfplan $(BUILD)/$(1).tfplan.json; exit 2; }
+	@$(call tf_apply_plan,$(1),apply)
 	@$(call tf,$(1)) output -json > $(BUILD)/$(1).outputs.json.tmp
 	@mv $(BUILD)/$(1).outputs.json.tmp $(BUILD)/$(1).outputs.json
 endef
@@ -243,25 +253,34 @@ outputs: $(STAMP) ## the Terraform outputs of the current TARGET as JSON
 
 # Serving first (it uses the base resources), then the registry's model packages (SageMaker keeps
 # a group that holds any), then base. The base tfvars are rebuilt from the base state, so a
-# destroy works wherever the state is; a root whose state lists nothing is left alone. The check
-# for leftovers looks for base's name_prefix (a TF_VARS_FILE may have changed it).
-destroy: $(STAMP) $(STACK) lambdas ## terraform destroy both roots, then check nothing is left
+# destroy works wherever the state is; a root whose state lists nothing is left alone. Both
+# roots' destroy plans are saved and printed first, with one question on aws (YES=1 skips it),
+# and exactly those plans are applied. The check for leftovers looks for base's name_prefix
+# (a TF_VARS_FILE may have changed it; without base's outputs, as after an earlier destroy, the
+# default one).
+destroy: $(STAMP) $(STACK) lambdas ## terraform destroy both roots (TARGET=aws asks first), then check nothing is left
+	@rm -f $(BUILD)/serving.tfplan $(BUILD)/serving.tfplan.json $(BUILD)/base.tfplan $(BUILD)/base.tfplan.json
 	@if $(call tf_has_resources,base); then \
 	  $(call tf,base) output -json > $(BUILD)/base.outputs.json.tmp && \
 	  mv $(BUILD)/base.outputs.json.tmp $(BUILD)/base.outputs.json && \
 	  $(PY) -m settings.tfvars $(BUILD)/base.outputs.json > $(BUILD)/base.tfvars.json.tmp && \
 	  mv $(BUILD)/base.tfvars.json.tmp $(BUILD)/base.tfvars.json; fi
-	@if $(call tf_has_resources,serving); then \
+	@plans=; \
+	if $(call tf_has_resources,serving); then \
 	  if [ ! -f $(BUILD)/model.tfvars.json ]; then \
 	    echo "error: $(BUILD)/model.tfvars.json (written by make deploy) is missing" >&2; exit 2; fi; \
-	  $(call tf,serving) destroy -input=false -no-color -auto-approve $(tf_vars) $(serving_vars) \
-	    >$(BUILD)/terraform-serving-destroy.log 2>&1 || { cat $(BUILD)/terraform-serving-destroy.log; exit 1; }; \
+	  $(call tf_plan,serving,-destroy $(tf_vars) $(serving_vars)) && \
+	  plans="$$plans --plan serving $(BUILD)/serving.tfplan.json"; fi; \
+	if $(call tf_has_resources,base); then \
+	  $(call tf_plan,base,-destroy $(tf_vars)) && plans="$$plans --plan base $(BUILD)/base.tfplan.json"; fi; \
+	if [ -n "$$plans" ]; then $(PY) -m settings.tfplan $$plans $(tfplan_flags) || { \
+	  rm -f $(BUILD)/serving.tfplan $(BUILD)/serving.tfplan.json $(BUILD)/base.tfplan $(BUILD)/base.tfplan.json; \
+	  exit 2; }; fi
+	@if [ -f $(BUILD)/serving.tfplan ]; then $(call tf_apply_plan,serving,destroy) && \
 	  echo "terraform/serving: destroyed"; fi
-	@if $(call tf_has_resources,base); then $(PY) -m settings.registry_purge && \
-	  { $(call tf,base) destroy -input=false -no-color -auto-approve $(tf_vars) \
-	    >$(BUILD)/terraform-base-destroy.log 2>&1 || { cat $(BUILD)/terraform-base-destroy.log; exit 1; }; } && \
-	  echo "terraform/base: destroyed"; fi
-	@prefix="$$($(PY) -m settings base name_prefix 2>/dev/null | sed -n 's/^name_prefix: //p')"; \
+	@if [ -f $(BUILD)/base.tfplan ]; then $(PY) -m settings.registry_purge && \
+	  $(call tf_apply_plan,base,destroy) && echo "terraform/base: destroyed"; fi
+	@prefix="$$({ $(PY) -m settings base name_prefix 2>/dev/null || true; } | sed -n 's/^name_prefix: //p')"; \
 	  rm -f $(BUILD)/*.outputs.json $(BUILD)/*.tfvars.json && \
 	  $(PY) -m settings.leftovers $${prefix:+--prefix "$$prefix"}
 

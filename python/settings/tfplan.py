@@ -1,12 +1,14 @@
-"""``python -m settings.tfplan PLAN.json --root serving [--aws [--yes]]``: what an apply will do.
+"""``python -m settings.tfplan --plan ROOT PLAN.json [--plan ROOT PLAN.json] [--aws [--yes]]``:
+what an apply will do.
 
-The Makefile saves each plan (``terraform plan -out``), converts it with ``terraform show -json``
-and runs this before ``terraform apply`` of exactly that plan. It prints how many resources are
-created, replaced, updated and destroyed and names each of them. With ``--aws`` (``TARGET=aws``)
-it adds the hourly price of the SageMaker endpoint's instances (at the initial count and at the
-autoscaling maximum, from the project's price table ``loadtest.cost``) and asks before anything
-is applied; ``--yes`` (``YES=1``) answers for you. A plan without changes prints one line and
-asks nothing.
+The Makefile saves each plan (``terraform plan -out``; ``make destroy``: ``plan -destroy`` of both
+roots), converts it with ``terraform show -json`` and runs this before ``terraform apply`` of
+exactly that plan. It prints how many resources are created, replaced, updated and destroyed and
+names each of them, and each bucket that is destroyed with the objects in it. With ``--aws``
+(``TARGET=aws``) it adds the hourly price of the SageMaker endpoint's instances (at the initial
+count and at the autoscaling maximum, from the project's price table ``loadtest.cost``) and asks
+once, for all the plans given, before anything is applied; ``--yes`` (``YES=1``) answers for
+you. Plans without changes print one line each and ask nothing.
 """
 
 from __future__ import annotations
@@ -103,6 +105,21 @@ def endpoint_prices(plan: dict) -> list[EndpointPrice]:
     return prices
 
 
+def emptied_buckets(plan: dict) -> list[str]:
+    """Buckets the plan deletes with ``force_destroy`` on: every object in them goes too."""
+    found = []
+    for entry in plan.get("resource_changes", []):
+        change = entry.get("change", {})
+        before = change.get("before") or {}
+        if (
+            entry.get("type") == "aws_s3_bucket"
+            and "delete" in change.get("actions", [])
+            and before.get("force_destroy")
+        ):
+            found.append(str(before.get("bucket") or entry["address"]))
+    return sorted(found)
+
+
 def describe(plan: dict, root: str, prices: bool = True) -> list[str]:
     """The lines printed for a plan (empty plan: one line); ``prices``: the endpoint's too."""
     found = changes(plan)
@@ -115,6 +132,10 @@ def describe(plan: dict, root: str, prices: bool = True) -> list[str]:
     )
     lines = [f"terraform/{root}: {counts}"]
     lines += [f"  {c.verb:8} {c.address}" for c in found]
+    lines += [
+        f"bucket {bucket}: deleted with every object and version in it (force_destroy)"
+        for bucket in emptied_buckets(plan)
+    ]
     for price in endpoint_prices(plan) if prices else []:
         if price.per_instance_hour is None:
             lines.append(
@@ -152,17 +173,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         prog="python -m settings.tfplan", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("plan", type=Path, help="output of `terraform show -json PLANFILE`")
-    parser.add_argument("--root", required=True, help="Terraform root the plan belongs to")
+    parser.add_argument(
+        "--plan", nargs=2, action="append", required=True, metavar=("ROOT", "PLAN_JSON"),
+        help="a Terraform root and its plan (`terraform show -json PLANFILE`); repeatable",
+    )  # fmt: skip
     parser.add_argument(
         "--aws", action="store_true", help="print the endpoint's price and ask before applying"
     )
     parser.add_argument("--yes", action="store_true", help="with --aws: do not ask")
     args = parser.parse_args()
-    plan = load_plan(args.plan)
-    for line in describe(plan, args.root, prices=args.aws):
-        print(line)
-    if args.aws and changes(plan):
+    plans = [(root, load_plan(Path(path))) for root, path in args.plan]
+    for root, plan in plans:
+        for line in describe(plan, root, prices=args.aws):
+            print(line)
+    if args.aws and any(changes(plan) for _, plan in plans):
         confirm(args.yes)
     return 0
 

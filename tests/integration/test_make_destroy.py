@@ -1,5 +1,6 @@
-"""``make destroy`` on a copy of the repository: its final check looks for what still carries
-base's ``name_prefix``, also when a variables file set a prefix other than the default."""
+"""``make destroy`` on a copy of the repository: it destroys through saved plans that it prints
+first (and, on aws, asks about), and its final check looks for what still carries base's
+``name_prefix``, also when a variables file set a prefix other than the default."""
 
 from __future__ import annotations
 
@@ -16,9 +17,8 @@ from repo_copy import copy_repository
 pytestmark = pytest.mark.slow
 
 
-def test_leftovers_are_looked_for_under_bases_own_prefix(tmp_path):
-    clone = copy_repository(tmp_path / "clone")
-    port = launcher.free_port()
+def make_in(clone, port: int):
+    """``make ARGS LOCAL_PORT=port`` in ``clone``, with none of this shell's AWS settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MAKE"))}
     env.update(PYTHONPATH=str(clone / "python"))
 
@@ -32,6 +32,45 @@ def test_leftovers_are_looked_for_under_bases_own_prefix(tmp_path):
             timeout=300,
         )
 
+    return make
+
+
+def test_destroy_prints_the_plan_applies_it_and_leaves_nothing(tmp_path):
+    clone = copy_repository(tmp_path / "clone")
+    port = launcher.free_port()
+    make = make_in(clone, port)
+    try:
+        infra = make("infra")
+        assert infra.returncode == 0, infra.stdout + infra.stderr
+        result = make("destroy")
+        again = make("destroy")
+    finally:
+        make("down")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "terraform/base: 40 to destroy" in lines
+    assert "  destroy  module.data_bucket.aws_s3_bucket.this" in lines
+    assert (
+        "bucket scones-data-123456789012-us-east-1: deleted with every object and version in it"
+        " (force_destroy)"
+    ) in lines
+    assert lines[-2:] == [
+        "terraform/base: destroyed",
+        "nothing left: no resource named scones-* exists any more",
+    ]
+    assert not any(path.name.endswith(".tfplan") for path in (clone / "build/local").iterdir())
+    # nothing in either state: nothing to plan, print or apply
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.splitlines()[-1:] == [
+        "nothing left: no resource named scones-* exists any more"
+    ]
+    assert "destroy" not in again.stdout
+
+
+def test_leftovers_are_looked_for_under_bases_own_prefix(tmp_path):
+    clone = copy_repository(tmp_path / "clone")
+    port = launcher.free_port()
+    make = make_in(clone, port)
     try:
         assert make("up").returncode == 0
         # What `terraform output -json` wrote when base was applied with name_prefix = "acme";
