@@ -37,6 +37,13 @@ LAMBDA_TRANSIENT = {
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 }
+# Publish errors of SNS that a later attempt can get past (the topic is encrypted with the
+# project's KMS key, so KMS throttling reaches the publisher too).
+SNS_TRANSIENT = {
+    "SNS.ThrottledException",
+    "SNS.InternalErrorException",
+    "SNS.KMSThrottlingException",
+}
 FINAL_ERRORS = {
     "InvalidInput",
     "ImageNotFound",
@@ -119,6 +126,20 @@ def test_lambda_tasks_retry_transient_errors_with_jitter_and_nothing_final(key):
             assert "ImageUnavailable" in retried
         if name == "ClassifyImage":
             assert "EndpointThrottled" in retried
+
+
+@pytest.mark.parametrize("key", sorted(definitions.DEFINITIONS))
+def test_alert_publishes_retry_snss_transient_errors_with_jitter(key):
+    alerts = {
+        name: state
+        for name, state in all_states(rendered(key)["States"]).items()
+        if state.get("Resource") == "arn:aws:states:::sns:publish"
+    }
+    assert alerts
+    for name, alert in alerts.items():
+        retried = {error for retrier in alert["Retry"] for error in retrier["ErrorEquals"]}
+        assert retried == SNS_TRANSIENT, name
+        assert all(retrier["JitterStrategy"] == "FULL" for retrier in alert["Retry"]), name
 
 
 @pytest.mark.parametrize("key", sorted(definitions.DEFINITIONS))
