@@ -11,6 +11,8 @@
   malformed ARN of it).
 - ``DescribeExecution`` and ``ListExecutions`` give a ``TIMED_OUT`` execution its ``stopDate``;
   ``GetExecutionHistory`` lists the latest events first with ``reverseOrder``.
+- ``StopExecution`` ends the execution before it answers, as on AWS: ``ABORTED`` with the
+  ``stopDate`` of its answer and the request's ``error`` and ``cause`` (``_stop_at_once``).
 - Execution status changes go to EventBridge, whose rules can publish to SNS
   (``execution_events``).
 - ``ValidateStateMachineDefinition`` and ``ListStateMachineVersions``, which the Terraform AWS
@@ -131,6 +133,50 @@ def _stop_date_when_timed_out(response_class: Any) -> None:
     response_class.list_executions = list_executions
 
 
+def _stop_at_once() -> None:
+    """``StopExecution`` ends the execution when it answers. moto's interpreter backend only
+    asks the execution's thread to stop, and that thread notices when its current state yields
+    (a Task first waits for its Lambda): until then the execution stayed ``RUNNING`` (a
+    ``ListExecutions`` of running ones still listed it), the answer had no ``stopDate``, and the
+    request's ``error`` and ``cause`` were dropped. The thread still ends the program and writes
+    the ``ExecutionAborted`` history event; the status it reflects then is left as it is."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.backend.execution import (
+        BaseExecutionWorkerCommunication,
+        Execution,
+    )
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    moto_stop = Execution.stop
+    moto_reflect = BaseExecutionWorkerCommunication._reflect_execution_status
+    moto_stop_execution = StepFunctionResponse.stop_execution
+
+    def stop(self: Any, stop_date: dt.datetime, error: str | None, cause: str | None) -> None:
+        if stop_date.tzinfo is None:  # moto's utcnow(): naive UTC
+            stop_date = stop_date.replace(tzinfo=dt.timezone.utc)
+        moto_stop(self, stop_date=stop_date, error=error, cause=cause)
+        if self.exec_status == ExecutionStatus.RUNNING:
+            self.exec_status = ExecutionStatus.ABORTED
+            self.stop_date = stop_date
+            self.aborted_by_request = True
+
+    def reflect(self: Any) -> None:
+        if self.execution.exec_status != ExecutionStatus.ABORTED:  # else: StopExecution ended it
+            moto_reflect(self)
+
+    def stop_execution(self: Any) -> Any:
+        result = moto_stop_execution(self)  # moto's backend passes no error or cause on
+        execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
+        if execution.__dict__.pop("aborted_by_request", False):
+            execution.error = self._get_param("error")
+            execution.cause = self._get_param("cause")
+        return result
+
+    Execution.stop = stop  # type: ignore[method-assign]
+    BaseExecutionWorkerCommunication._reflect_execution_status = reflect  # type: ignore[method-assign]
+    StepFunctionResponse.stop_execution = stop_execution  # type: ignore[method-assign]
+
+
 def _wait_for_interpreter() -> None:
     if not _interpreter_ready.wait(timeout=120):
         raise RuntimeError("moto's Step Functions interpreter did not load within 120 s")
@@ -165,6 +211,7 @@ def _install_interpreter() -> None:
     # A component's heap key names its slot in each execution's own heap. moto draws it lazily at
     # random, which races once programs are shared; the object's id is stable and unique.
     EvalComponent.heap_key = property(lambda self: f"heap-{id(self)}")  # type: ignore[assignment]
+    _stop_at_once()
     speedups.install_stepfunctions()
     execution_events.install()
     speedups.freeze_long_lived_objects()

@@ -855,6 +855,45 @@ def test_a_stopped_execution_sends_an_aborted_event(local_stack, role):
     assert received[1]["detail"]["executionArn"] == arn
 
 
+def test_stop_execution_ends_the_execution_before_it_answers(local_stack, role, function, tmp_path):
+    """As on AWS, a stopped execution is ABORTED (with the answer's stopDate and the request's
+    error and cause) as soon as StopExecution answers, also while a Task waits for its Lambda;
+    moto's thread notices the stop only when the Lambda returns, and then adds the
+    ExecutionAborted event without changing the status or the date."""
+    pid_file = tmp_path / "sleepy.pid"
+    resource = function("sleepy", timeout=10)
+    definition = {
+        "StartAt": "Task",
+        "States": {"Task": {"Type": "Task", "Resource": resource, "End": True}},
+    }
+    sfn = boto3.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name=unique("stop"), definition=json.dumps(definition), roleArn=role
+    )["stateMachineArn"]
+    event = {"seconds": 2, "pid_file": str(pid_file)}
+    arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps(event))["executionArn"]
+    deadline = time.monotonic() + 30
+    while not pid_file.exists():  # the Lambda runs: the execution waits in its Task
+        assert time.monotonic() < deadline, "the Lambda never started"
+        time.sleep(0.05)
+    stopped = sfn.stop_execution(executionArn=arn, error="Operator", cause="stopped by hand")
+    described = sfn.describe_execution(executionArn=arn)
+    running = sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING")["executions"]
+
+    assert described["status"] == "ABORTED"
+    assert described["stopDate"] == stopped["stopDate"]
+    assert (described["error"], described["cause"]) == ("Operator", "stopped by hand")
+    assert running == []
+    while (history := sfn.get_execution_history(executionArn=arn)["events"])[-1]["type"] != (
+        "ExecutionAborted"
+    ):
+        assert time.monotonic() < deadline, [e["type"] for e in history]
+        time.sleep(0.1)
+    later = sfn.describe_execution(executionArn=arn)
+    later.pop("ResponseMetadata"), described.pop("ResponseMetadata")
+    assert later == described
+
+
 def test_queue_attributes_still_decide_how_messages_are_sent(local_stack):
     """The stack answers SendMessage's attribute lookup on its own; the rules it feeds hold."""
     sqs = boto3.client("sqs")
