@@ -1,7 +1,9 @@
 """Read the CIFAR-100 archive safely, without unpacking it to disk.
 
 Only the three members the dataset needs (``cifar-100-python/meta``, ``train``, ``test``) are
-read, in memory. Any member with an absolute path, a ``..`` component, or that is a link or a
+read, in memory, each up to ``MAX_MEMBER_BYTES`` (the official ``train`` member holds 155 MB;
+a larger one is refused before it is read, so a crafted archive cannot exhaust memory). Any
+member with an absolute path, a ``..`` component, or that is a link or a
 device makes the whole archive untrusted. The pickles are read as the official files require
 (``encoding="bytes"``: they were written by Python 2, their keys are bytes) by an unpickler that
 only lets numpy rebuild its arrays: a pickle can otherwise run arbitrary code.
@@ -24,6 +26,7 @@ PREFIX = "cifar-100-python"
 SPLITS = ("train", "test")
 MEMBERS = {f"{PREFIX}/{name}": name for name in ("meta", *SPLITS)}
 PIXELS = 3 * 32 * 32  # one row: the red plane, then green, then blue, each 32x32 row-major
+MAX_MEMBER_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,11 @@ def _read_members(path: Path) -> dict[str, bytes]:
                     raise UnsafeArchive(f"{path}: member {member.name!r} is not a regular file")
                 if wanted in blobs:
                     raise CorruptArchive(f"{path}: member {member.name!r} appears twice")
+                if member.size > MAX_MEMBER_BYTES:
+                    raise UnsafeArchive(
+                        f"{path}: member {member.name!r} holds {member.size} bytes, more than"
+                        f" the {MAX_MEMBER_BYTES // 2**20} MiB any CIFAR-100 member needs"
+                    )
                 handle = tar.extractfile(member)
                 assert handle is not None  # a regular file always has content
                 blobs[wanted] = handle.read()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from cifar_fixture import _meta, load_member, write_tiny_cifar_tarball
 
+from etl import archive
 from etl.archive import read_archive
 from etl.errors import CorruptArchive, UnsafeArchive
 
@@ -57,6 +58,19 @@ def test_truncated_archive(tmp_path, tiny_cifar_tarball, keep):
     path.write_bytes(content[: int(len(content) * keep)])
     with pytest.raises(CorruptArchive):
         read_archive(path)
+
+
+def test_a_member_over_the_size_limit_is_refused_before_it_is_read(
+    tmp_path, tiny_cifar_tarball, monkeypatch
+):
+    members = _official_members(tiny_cifar_tarball)
+    sizes = {info.name: len(content) for info, content in members}
+    monkeypatch.setattr(archive, "MAX_MEMBER_BYTES", sizes["cifar-100-python/train"] - 1)
+    path = _tar(tmp_path / "a.tar.gz", members)
+    with pytest.raises(UnsafeArchive, match="'cifar-100-python/train' holds .* bytes, more than"):
+        read_archive(path)
+    monkeypatch.setattr(archive, "MAX_MEMBER_BYTES", sizes["cifar-100-python/train"])
+    assert read_archive(path).splits["train"].data.shape[1] == 3072
 
 
 def test_missing_member(tmp_path, tiny_cifar_tarball):
