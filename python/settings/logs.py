@@ -8,6 +8,7 @@ any command line is parsed, so failing there would break every command, ``--help
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -29,8 +30,13 @@ class _KeyValueFormatter(logging.Formatter):
 
 
 def _quote(value: object) -> str:
+    """The value as is, or, when it is empty or holds a space, ``=``, ``"``, ``\\`` or a
+    character that is not printable (a newline), as a JSON string: every event stays one line
+    that splits back into the same keys and values."""
     text = str(value)
-    return f'"{text}"' if (" " in text or "=" in text or not text) else text
+    if text and text.isprintable() and not any(c in text for c in ' ="\\'):
+        return text
+    return json.dumps(text, ensure_ascii=False)
 
 
 class _StderrHandler(logging.StreamHandler):

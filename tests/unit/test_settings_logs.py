@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -17,6 +18,32 @@ def test_a_warning_carries_its_fields(capsys):
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert "level=warning logger=scones.test.fields" in line
     assert 'msg="poll failed" error="read timeout" attempt=2' in line
+
+
+def test_values_with_quotes_or_newlines_stay_on_one_line_and_split_back(capsys):
+    log = get_logger("test.escaped")
+    values = {"cause": 'bad "input"\nsecond line', "path": "C:\\x", "empty": "", "ok": "a-b"}
+    log.warning("odd values", extra={"fields": values})
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    parsed = dict(split_pairs(line))
+    assert {k: parsed[k] for k in values} == values
+    assert parsed["msg"] == "odd values"
+
+
+def split_pairs(line: str) -> list[tuple[str, str]]:
+    """``key=value`` pairs of a log line, a quoted value read as the JSON string it is."""
+    pairs, rest = [], line
+    while rest:
+        key, _, rest = rest.partition("=")
+        if rest.startswith('"'):
+            value, end = json.JSONDecoder().raw_decode(rest)
+            rest = rest[end:]
+        else:
+            value, _, rest = rest.partition(" ")
+            rest = " " + rest
+        pairs.append((key.strip(), value))
+        rest = rest.removeprefix(" ")
+    return pairs
 
 
 def test_info_is_quiet_by_default(capsys):
