@@ -70,16 +70,21 @@ def csv_text(records: list[ExecutionRecord]) -> str:
 
 
 def report_paths(reports_dir: Path, stamp: str) -> tuple[Path, Path]:
-    """Free ``loadtest-<stamp>[-k].json|csv`` names in ``reports_dir``."""
-    suffix = ""
+    """Free ``loadtest-<stamp>[-k].json|csv`` names in ``reports_dir``, reserved: the CSV is
+    created empty, exclusively, so that two runs that end in the same second never pick the
+    same names (``write_results`` replaces it; the report reads a CSV only through its JSON)."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
     k = 1
     while True:
-        json_path = reports_dir / f"loadtest-{stamp}{suffix}.json"
+        json_path = reports_dir / f"loadtest-{stamp}{'' if k == 1 else f'-{k}'}.json"
         csv_path = json_path.with_suffix(".csv")
-        if not json_path.exists() and not csv_path.exists():
-            return json_path, csv_path
+        if not json_path.exists():
+            try:
+                csv_path.open("x").close()
+                return json_path, csv_path
+            except FileExistsError:
+                pass
         k += 1
-        suffix = f"-{k}"
 
 
 def display_path(path: Path, root: Path) -> str:
@@ -98,8 +103,14 @@ def write_results(
     summary: dict,
     records: list[ExecutionRecord],
 ) -> None:
-    """CSV first, then the JSON that points at it: a JSON file always has its CSV."""
-    atomic_write(csv_path, csv_text(records))
+    """CSV first, then the JSON that points at it: a JSON file always has its CSV. The empty
+    CSV that ``report_paths`` reserved goes if the CSV cannot be written."""
+    try:
+        atomic_write(csv_path, csv_text(records))
+    except BaseException:
+        if csv_path.exists() and csv_path.stat().st_size == 0:
+            csv_path.unlink()
+        raise
     document = {"run": run, "summary": summary, "executions_csv": csv_display}
     atomic_write(json_path, json.dumps(document, indent=2) + "\n")
 

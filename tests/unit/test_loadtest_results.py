@@ -4,6 +4,9 @@ import csv
 import json
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
+from loadtest import results
 from loadtest.accounting import ExecutionRecord
 from loadtest.results import CSV_COLUMNS, report_paths, table, write_results
 
@@ -96,6 +99,36 @@ def test_report_paths_never_overwrite(tmp_path):
     second = report_paths(tmp_path, "20250101T120000Z")
     assert second[0].name == "loadtest-20250101T120000Z-2.json"
     assert second[1].name == "loadtest-20250101T120000Z-2.csv"
+
+
+def test_report_paths_reserve_the_names_they_give(tmp_path):
+    """Two runs ending in the same second: the second gets other names although the first has
+    not written its files yet."""
+    first = report_paths(tmp_path, "20250101T120000Z")
+    second = report_paths(tmp_path, "20250101T120000Z")
+    assert [p.name for p in first] == [
+        "loadtest-20250101T120000Z.json",
+        "loadtest-20250101T120000Z.csv",
+    ]
+    assert [p.name for p in second] == [
+        "loadtest-20250101T120000Z-2.json",
+        "loadtest-20250101T120000Z-2.csv",
+    ]
+    write_results(*second, "x.csv", RUN, SUMMARY, RECORDS)
+    write_results(*first, "x.csv", RUN, SUMMARY, RECORDS)
+    assert json.loads(second[0].read_text())["run"] == RUN
+
+
+def test_a_csv_that_cannot_be_written_leaves_no_reserved_file(tmp_path, monkeypatch):
+    json_path, csv_path = report_paths(tmp_path, "20250101T120000Z")
+
+    def full_disk(path, text):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(results, "atomic_write", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        write_results(json_path, csv_path, "x.csv", RUN, SUMMARY, RECORDS)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_table_lists_every_outcome_and_figure():
