@@ -98,6 +98,13 @@ variable "class_labels" {
     condition     = length(var.class_labels) >= 2
     error_message = "class_labels must name at least two classes."
   }
+
+  # An empty name makes the classify Lambda refuse every call (ConfigurationError); a repeated
+  # one would make two classes the same in the workflow's results.
+  validation {
+    condition     = alltrue([for label in var.class_labels : trimspace(label) != ""]) && length(distinct(var.class_labels)) == length(var.class_labels)
+    error_message = "class_labels must be distinct, non-empty names."
+  }
 }
 
 # ---------------------------------------------------------------------------------------------

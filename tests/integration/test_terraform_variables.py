@@ -174,6 +174,19 @@ def test_a_max_concurrency_that_is_no_whole_number_is_refused(tmp_path):
     assert_passed(terraform_test(tmp_path, "serving", runs))
 
 
+def test_class_labels_that_are_empty_or_repeated_are_refused(tmp_path):
+    """An empty name made every classify call fail with ConfigurationError after the deploy; a
+    repeated one made two classes the same in the results."""
+    runs = serving_variables(tmp_path)
+    refused = ['["bicycle", ""]', '["bicycle", " "]', '["bicycle", "bicycle"]', '["bicycle"]']
+    runs += "".join(
+        run_block(f"refused_{n}", {"class_labels": value}, refused="class_labels")
+        for n, value in enumerate(refused)
+    )
+    runs += run_block("vehicles", {"class_labels": '["bicycle", "motorcycle", "bus"]'})
+    assert_passed(terraform_test(tmp_path, "serving", runs))
+
+
 # --- IAM role names: one set per region -------------------------------------------------------
 
 
