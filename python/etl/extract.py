@@ -138,6 +138,11 @@ def _download(url: str, part: Path) -> None:
                 raise DownloadFailed(f"{url}: HTTP {err.code} {err.reason}{_HINT}") from err
             last_error = err
         except _RETRYABLE as err:
+            if url.startswith("file:"):  # a missing or unreadable local file stays so
+                raise DownloadFailed(
+                    f"{url}: {getattr(err, 'reason', err)} (a local copy can also be read"
+                    " directly: `make data CIFAR_TARBALL=/path/to/cifar-100-python.tar.gz`)"
+                ) from None
             last_error = err
         log.warning(
             "download attempt failed",

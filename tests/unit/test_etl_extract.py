@@ -153,6 +153,15 @@ def test_a_file_url_is_downloaded(tmp_path, tiny_cifar_tarball, content):
     assert tarball.downloaded and tarball.path.read_bytes() == content
 
 
+def test_a_missing_file_url_fails_at_once(tmp_path, monkeypatch):
+    """Not retried: waiting does not make a local file appear."""
+    monkeypatch.setattr(extract.time, "sleep", lambda s: pytest.fail("a missing file was retried"))
+    url = (tmp_path / "absent" / "cifar-100-python.tar.gz").as_uri()
+    with pytest.raises(DownloadFailed, match="No such file or directory.*CIFAR_TARBALL="):
+        fetch(url, tmp_path / "raw", "0" * 32)
+    assert list((tmp_path / "raw").iterdir()) == []
+
+
 def test_no_network_suggests_a_local_tarball(tmp_path, monkeypatch):
     monkeypatch.setattr(extract, "ATTEMPTS", 2)
     with socket.socket() as probe:  # a port nothing listens on
