@@ -194,6 +194,9 @@ tf_init = mkdir -p $(BUILD) && \
 tf_has_resources = { { [ -n '$(TF_BACKEND_CONFIG)' ] || [ -s $(BUILD)/$(1).tfstate ]; } && \
   $(call tf_init,$(1)) && [ -n "$$($(call tf,$(1)) state list)" ]; }
 
+# $(call tf_plan_files,ROOT): the saved plan of ROOT and its JSON form.
+tf_plan_files = $(BUILD)/$(1).tfplan $(BUILD)/$(1).tfplan.json
+
 # $(call tf_plan,ROOT,VARS): one shell command: save ROOT's plan (VARS may hold -destroy) to
 # $(BUILD)/ROOT.tfplan and its JSON form next to it.
 tf_plan = { $(call tf,$(1)) plan -input=false -no-color -out=$(abspath $(BUILD))/$(1).tfplan $(2) \
@@ -203,7 +206,7 @@ tf_plan = { $(call tf,$(1)) plan -input=false -no-color -out=$(abspath $(BUILD))
 # $(call tf_apply_plan,ROOT,ACTION): one shell command: apply the saved plan of ROOT, then delete it.
 tf_apply_plan = { $(call tf,$(1)) apply -input=false -no-color $(abspath $(BUILD))/$(1).tfplan \
     >$(BUILD)/terraform-$(1)-$(2).log 2>&1 || { cat $(BUILD)/terraform-$(1)-$(2).log; exit 1; }; } && \
-  rm -f $(BUILD)/$(1).tfplan $(BUILD)/$(1).tfplan.json
+  rm -f $(call tf_plan_files,$(1))
 
 # settings.tfplan's options: on aws it prints prices and asks, unless YES=1.
 tfplan_flags = $(if $(filter aws,$(TARGET)),--aws $(if $(filter 1,$(YES)),--yes))
@@ -212,7 +215,7 @@ tfplan_flags = $(if $(filter aws,$(TARGET)),--aws $(if $(filter 1,$(YES)),--yes)
 define tf_apply
 	@$(call tf_plan,$(1),$(2))
 	@$(PY) -m settings.tfplan --plan $(1) $(BUILD)/$(1).tfplan.json $(tfplan_flags) \
-	  || { rm -f $(BUILD)/$(1).tfplan $(BUILD)/$(1).tfplan.json; exit 2; }
+	  || { rm -f $(call tf_plan_files,$(1)); exit 2; }
 	@$(call tf_apply_plan,$(1),apply)
 	@$(call tf,$(1)) output -json > $(BUILD)/$(1).outputs.json.tmp
 	@mv $(BUILD)/$(1).outputs.json.tmp $(BUILD)/$(1).outputs.json
@@ -259,7 +262,7 @@ outputs: $(STAMP) ## the Terraform outputs of the current TARGET as JSON
 # (a TF_VARS_FILE may have changed it; without base's outputs, as after an earlier destroy, the
 # default one).
 destroy: $(STAMP) $(STACK) lambdas ## terraform destroy both roots (TARGET=aws asks first), then check nothing is left
-	@rm -f $(BUILD)/serving.tfplan $(BUILD)/serving.tfplan.json $(BUILD)/base.tfplan $(BUILD)/base.tfplan.json
+	@rm -f $(call tf_plan_files,serving) $(call tf_plan_files,base)
 	@if $(call tf_has_resources,base); then \
 	  $(call tf,base) output -json > $(BUILD)/base.outputs.json.tmp && \
 	  mv $(BUILD)/base.outputs.json.tmp $(BUILD)/base.outputs.json && \
@@ -274,7 +277,7 @@ destroy: $(STAMP) $(STACK) lambdas ## terraform destroy both roots (TARGET=aws a
 	if $(call tf_has_resources,base); then \
 	  $(call tf_plan,base,-destroy $(tf_vars)) && plans="$$plans --plan base $(BUILD)/base.tfplan.json"; fi; \
 	if [ -n "$$plans" ]; then $(PY) -m settings.tfplan $$plans $(tfplan_flags) || { \
-	  rm -f $(BUILD)/serving.tfplan $(BUILD)/serving.tfplan.json $(BUILD)/base.tfplan $(BUILD)/base.tfplan.json; \
+	  rm -f $(call tf_plan_files,serving) $(call tf_plan_files,base); \
 	  exit 2; }; fi
 	@if [ -f $(BUILD)/serving.tfplan ]; then $(call tf_apply_plan,serving,destroy) && \
 	  echo "terraform/serving: destroyed"; fi

@@ -106,14 +106,19 @@ def test_template_directives_are_refused(tmp_path):
         definitions.render(path, {})
 
 
-@pytest.mark.parametrize("key", sorted(definitions.DEFINITIONS))
-def test_lambda_tasks_retry_transient_errors_with_jitter_and_nothing_final(key):
-    tasks = {
+def tasks_of(key: str, resource: str) -> dict:
+    """The Task states of definition ``key`` (Map item processors included) that call
+    ``resource``, by name."""
+    return {
         name: state
         for name, state in all_states(rendered(key)["States"]).items()
-        if state.get("Resource") == "arn:aws:states:::lambda:invoke"
+        if state.get("Resource") == resource
     }
 
+
+@pytest.mark.parametrize("key", sorted(definitions.DEFINITIONS))
+def test_lambda_tasks_retry_transient_errors_with_jitter_and_nothing_final(key):
+    tasks = tasks_of(key, "arn:aws:states:::lambda:invoke")
     assert tasks
     for name, task in tasks.items():
         retried = {error for retrier in task["Retry"] for error in retrier["ErrorEquals"]}
@@ -130,11 +135,7 @@ def test_lambda_tasks_retry_transient_errors_with_jitter_and_nothing_final(key):
 
 @pytest.mark.parametrize("key", sorted(definitions.DEFINITIONS))
 def test_alert_publishes_retry_snss_transient_errors_with_jitter(key):
-    alerts = {
-        name: state
-        for name, state in all_states(rendered(key)["States"]).items()
-        if state.get("Resource") == "arn:aws:states:::sns:publish"
-    }
+    alerts = tasks_of(key, "arn:aws:states:::sns:publish")
     assert alerts
     for name, alert in alerts.items():
         retried = {error for retrier in alert["Retry"] for error in retrier["ErrorEquals"]}
