@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Iterable, Sequence
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageMath
 
 STAT_NAMES: tuple[str, ...] = ("brightness", "contrast", "mean_r", "mean_g", "mean_b")
 GREY_WEIGHTS = np.array([0.299, 0.587, 0.114])
@@ -38,16 +38,29 @@ STAT_RANGES: dict[str, tuple[float, float]] = {
 
 
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
+TRANSPARENT_BACKGROUND = (255, 255, 255)  # as inference.TRANSPARENT_BACKGROUND
 
 
 def rgb_image(image: Image.Image) -> Image.Image:
-    """``image`` in RGB as the endpoint sees it (``inference.input_fn`` converts the same way):
-    16-bit grey scaled to 8 bits, where ``convert("RGB")`` alone clips it at 255 (white)."""
-    if image.mode == "RGB":
+    """``image`` in RGB as the endpoint sees it (``inference._opaque_rgb`` converts the same
+    way, in the model artifact's own code): 16-bit grey scaled to 8 bits, where
+    ``convert("RGB")`` alone clips it at 255 (white); transparent parts composited over
+    ``TRANSPARENT_BACKGROUND``, where ``convert("RGB")`` keeps the colours stored under them."""
+    if image.mode == "RGB" and "transparency" not in image.info:
         return image
     if image.mode in SIXTEEN_BIT_MODES:
-        image = image.convert("I").point(lambda value: value / 257).convert("L")
-    return image.convert("RGB")
+        values = image.convert("I")
+        transparent = image.info.get("transparency")
+        image = values.point(lambda value: value / 257).convert("L")
+        image.info.pop("transparency", None)  # a 16-bit value: not one of the 8-bit ones
+        if isinstance(transparent, int):
+            opaque = ImageMath.lambda_eval(lambda e: e["notequal"](e["v"], transparent), v=values)
+            image.putalpha(opaque.point(lambda value: value * 255).convert("L"))
+    if not image.has_transparency_data:
+        return image.convert("RGB")
+    background = Image.new("RGBA", image.size, TRANSPARENT_BACKGROUND)
+    background.alpha_composite(image.convert("RGBA"))
+    return background.convert("RGB")
 
 
 def _rgb_array(image: Image.Image | np.ndarray) -> np.ndarray:

@@ -284,8 +284,8 @@ def decode_rgb(raw: bytes) -> tuple[int, int, bytes]:
 
 
 def _plain_png(raw: bytes) -> EncodedImage | None:
-    """The inflated scanlines of an 8-bit RGB non-interlaced PNG, or ``None`` for any other
-    image (which ``Image.open`` then reads). Checks what Pillow checks: every chunk's CRC, the
+    """The inflated scanlines of an 8-bit RGB non-interlaced PNG without a transparent colour,
+    or ``None`` for any other image (which ``Image.open`` then reads). Checks what Pillow checks: every chunk's CRC, the
     zlib stream, enough image data, valid filter types; inflates no more than the image needs.
 
     Run once per distinct image, so kept lean: one CRC call per chunk (over its type and data,
@@ -309,6 +309,8 @@ def _plain_png(raw: bytes) -> EncodedImage | None:
             raise ImageDecodeError(f"bad CRC in PNG chunk {kind!r}")
         if kind == b"IDAT":
             idat.append(view[position + 8 : end])
+        elif kind == b"tRNS":  # a transparent colour: rgb_image shows it over the background
+            return None
         elif kind == b"IEND":
             break
         position = end + 4

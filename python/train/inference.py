@@ -6,8 +6,9 @@ with ``code/`` on ``sys.path`` and call ``model_fn`` once, then ``input_fn`` -> 
 
 - Request: one PNG or JPEG image, content type ``application/x-image``, ``image/png`` or
   ``image/jpeg``; any size up to ``MAX_SIDE`` x ``MAX_SIDE`` pixels and ``MAX_BODY_BYTES``
-  bytes, turned upright by its EXIF orientation, converted to RGB (16-bit grey scaled to 8 bits)
-  and resized to 32x32 (the training size).
+  bytes, turned upright by its EXIF orientation, converted to RGB (16-bit grey scaled to 8 bits;
+  transparent parts shown over white, as an image viewer shows them) and resized to 32x32 (the
+  training size).
 - Response: ``application/json``, the list of class probabilities in label-index order (the
   shape of SageMaker's built-in image-classification algorithm), e.g. ``[0.97, 0.03]``.
 - Bad input raises a subclass of ``InvalidInput`` (a ``ValueError``) whose message says what
@@ -26,7 +27,7 @@ import warnings
 from pathlib import Path
 
 import torch
-from PIL import Image
+from PIL import Image, ImageMath
 
 if __package__:
     from train import network
@@ -40,6 +41,9 @@ MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_SIDE = 4096
 IMAGE_FORMATS = ("PNG", "JPEG")
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
+# What transparent pixels are classified as: the white an image viewer shows them over. The
+# colour values stored under them are arbitrary (often black, the default of drawing tools).
+TRANSPARENT_BACKGROUND = (255, 255, 255)
 EXIF_ORIENTATION = 0x0112
 # EXIF orientation -> the transposition that makes the image upright (as ImageOps.exif_transpose)
 ORIENTATIONS = {
@@ -118,12 +122,7 @@ def input_fn(request_body: bytes | bytearray, content_type: str) -> torch.Tensor
                 raise ImageTooLarge(
                     f"the image is {width}x{height} pixels; the limit is {MAX_SIDE}x{MAX_SIDE}"
                 )
-            image = _upright(image)
-            if image.mode in SIXTEEN_BIT_MODES:
-                # convert("RGB") clips 16-bit grey values at 255: scale them to 8 bits first
-                # (as monitor.image_stats.rgb_image does for the report's image statistics).
-                image = image.convert("I").point(lambda value: value / 257).convert("L")
-            rgb = image.convert("RGB")
+            rgb = _opaque_rgb(_upright(image))
     except InvalidInput:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
@@ -145,6 +144,29 @@ def _upright(image: Image.Image) -> Image.Image:
     ``struct.error`` or ``TypeError`` for an image that decodes and displays fine."""
     method = ORIENTATIONS.get(image.getexif().get(EXIF_ORIENTATION))
     return image if method is None else image.transpose(method)
+
+
+def _opaque_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB, as ``monitor.image_stats.rgb_image`` computes it for the report's statistics.
+
+    - 16-bit grey is scaled to 8 bits (``convert("RGB")`` clips every value above 255);
+    - transparent parts (an alpha channel, or a PNG's transparent colour or grey value) are
+      composited over ``TRANSPARENT_BACKGROUND``: ``convert("RGB")`` drops the alpha channel
+      and keeps the colour values stored under it.
+    """
+    if image.mode in SIXTEEN_BIT_MODES:
+        values = image.convert("I")
+        transparent = image.info.get("transparency")
+        image = values.point(lambda value: value / 257).convert("L")
+        image.info.pop("transparency", None)  # a 16-bit value: not one of the 8-bit ones
+        if isinstance(transparent, int):
+            opaque = ImageMath.lambda_eval(lambda e: e["notequal"](e["v"], transparent), v=values)
+            image.putalpha(opaque.point(lambda value: value * 255).convert("L"))
+    if not image.has_transparency_data:
+        return image.convert("RGB")
+    background = Image.new("RGBA", image.size, TRANSPARENT_BACKGROUND)
+    background.alpha_composite(image.convert("RGBA"))
+    return background.convert("RGB")
 
 
 def predict_fn(input_data: torch.Tensor, model: dict) -> torch.Tensor:

@@ -22,6 +22,7 @@ from PIL import Image
 
 from train import network
 from train_support import class_image, png_bytes
+from transparency_cases import cases as transparency_cases
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +194,16 @@ def test_sixteen_bit_grey_png_keeps_its_brightness(served):
     assert Image.open(io.BytesIO(buffer.getvalue())).mode == "I;16"
     pixels = module.input_fn(buffer.getvalue(), "image/png")
     assert torch.allclose(pixels, torch.full((1, 3, 32, 32), 128 / 255))
+
+
+@pytest.mark.parametrize("case", sorted(transparency_cases()))
+def test_transparent_parts_are_classified_as_shown_over_white(served, case):
+    # Not as the colour values stored under them (black here), which convert("RGB") keeps.
+    module, _ = served
+    data, expected = transparency_cases()[case]
+    pixels = module.input_fn(data, "image/png")
+    served_pixels = (pixels[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+    np.testing.assert_array_equal(served_pixels, expected)
 
 
 @pytest.mark.parametrize("broken_tag", [False, True])

@@ -27,6 +27,7 @@ from monitor.records import (
     read_image,
 )
 from monitor_support import FIXTURES, LABELS, T0, malformed_lines, valid_lines
+from transparency_cases import cases as transparency_cases
 
 US = timedelta(microseconds=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -288,6 +289,18 @@ def test_sixteen_bit_grey_is_scaled_to_eight_bits_as_the_endpoint_scales_it(imag
     line = synthetic.capture_record(data, [0.9, 0.1], T0, event_id="event-16-bit")
     parsed = parse_lines([line])
     assert parsed.stats["brightness"][0] == pytest.approx(grey.mean() / 255)
+
+
+@pytest.mark.parametrize("case", sorted(transparency_cases()))
+def test_transparent_parts_are_measured_as_the_endpoint_classifies_them(case):
+    """Shown over white (tests/functional/test_train_inference.py checks the endpoint against
+    the same pixels); an RGB PNG with a transparent colour leaves the plain-PNG path."""
+    data, expected = transparency_cases()[case]
+
+    width, height, rgb = decode_rgb(data)
+
+    pixels = np.frombuffer(rgb, dtype=np.uint8).reshape(height, width, 3)
+    np.testing.assert_array_equal(pixels, expected)
 
 
 def png_with_filters(image: np.ndarray, filters: list[int]) -> bytes:
