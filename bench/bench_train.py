@@ -153,9 +153,12 @@ def bench_one(
     print(f"test accuracy  {summary['test_accuracy']:.4f}")
     for label, row in evaluation["per_class"].items():
         print(f"  F1 {label:<18} {row['f1']:.4f}")
-    print(f"validation     accuracy {summary['val_accuracy']:.4f} after the last of"
-          f" {summary['epochs']} epochs")  # fmt: skip
-    print(f"calibration    softmax temperature {summary['temperature']:.3f} (fitted on validation)")
+    members = summary["ensemble"]
+    print(f"validation     accuracy {_joined(summary['val_accuracies'], 4)} after the last of"
+          f" {summary['epochs']} epochs ({members} member{'s' * (members > 1)}, each on its own"
+          " split)")  # fmt: skip
+    print(f"calibration    softmax temperature{'s' * (members > 1)}"
+          f" {_joined(summary['temperatures'], 3)} (fitted on validation)")  # fmt: skip
     print(f"train wall     {wall:.1f} s (load average {load_before[0]:.2f} before,"
           f" {load_after[0]:.2f} after)")  # fmt: skip
     print(f"train CPU      {cpu:.1f} s = {cpu / threads:.1f} s on {threads} idle threads")
@@ -167,6 +170,10 @@ def bench_one(
         f" {'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}"
     )
     return float(summary["test_accuracy"])
+
+
+def _joined(values: list[float], digits: int) -> str:
+    return ", ".join(f"{value:.{digits}f}" for value in values)
 
 
 if __name__ == "__main__":

@@ -10,14 +10,16 @@ with the same variables pointed at ``data/processed`` and ``models/<run-id>/``.
 
 What a run does:
 
-1. read labels and the train split; hold out a stratified, seeded validation split;
-2. train (seeded and deterministic on CPU; CUDA with mixed precision when present) and keep
-   the weights of the last epoch, where the one-cycle learning rate has annealed to zero (the
-   validation split is watched every epoch but chooses no epoch: on a few hundred images the
-   last epochs differ by a few images, and choosing among them by validation accuracy cost
-   0.5-2 points on the test split); then calibrate: the softmax temperature with the lowest
-   validation loss (``network.fit_temperature``) is saved with the weights and used by every
-   prediction after it;
+1. read labels and the train split;
+2. train the ensemble's members one after the other, each with its own seed and its own
+   stratified validation split (``member_seed``); for each (seeded and deterministic on CPU;
+   CUDA with mixed precision when present) keep the weights of the last epoch, where the
+   one-cycle learning rate has annealed to zero (the validation split is watched every epoch
+   but chooses no epoch: on a few hundred images the last epochs differ by a few images, and
+   choosing among them by validation accuracy cost 0.5-2 points on the test split); then
+   calibrate it: the softmax temperature with the lowest loss on its validation split
+   (``network.fit_temperature``) is saved with its weights. Every prediction after that
+   averages the members' calibrated probabilities;
 3. write the model directory: ``model.pth``, ``labels.json`` and ``code/`` (``inference.py``
    and ``network.py``, the serving code);
 4. touch the test split once: ``evaluation.json`` (model-quality metrics), and compute
@@ -25,14 +27,14 @@ What a run does:
    report), both in the output directory.
 
 Every epoch prints one line that the estimator's ``METRIC_DEFINITIONS`` scrape, e.g.
-``epoch=3 train_loss=0.4100 val_loss=0.3012 val_accuracy=0.9125``.
+``member=1 epoch=3 train_loss=0.4100 val_loss=0.3012 val_accuracy=0.9125``.
 
 The default recipe (``build_parser``) is sized for a 2-core CPU and a few hundred images per
-class: a ResNet-9 layout at width 16 (0.41 M parameters), 120 epochs of SGD with Nesterov
-momentum, a one-cycle learning rate peaking at 0.1, weight decay 5e-3, label smoothing 0.1,
-one TrivialAugment operation per image (strength 1), then random crops (4 px reflection
-padding), horizontal flips and 8x8 cutout, and flip test-time augmentation. On a GPU, wider and
-longer (``width=32 epochs=200``) is affordable.
+class: an ensemble of four ResNet-9 layouts at width 16 (0.41 M parameters each), each trained
+for 120 epochs of SGD with Nesterov momentum, a one-cycle learning rate peaking at 0.1, weight
+decay 5e-3, label smoothing 0.1, one TrivialAugment operation per image (strength 1), then
+random crops (4 px reflection padding), horizontal flips and 8x8 cutout, and flip test-time
+augmentation. On a GPU, wider and longer (``width=32 epochs=200``) is affordable.
 """
 
 from __future__ import annotations
@@ -110,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--weight-decay", type=_checked(float, 0), default=5e-3, help="L2 weight decay")
     add("--label-smoothing", type=_checked(float, 0, 1), default=0.1, help="of cross-entropy")
     add("--width", type=count, default=16, help="channels of the first layer (network size)")
+    add(
+        "--ensemble",
+        type=count,
+        default=4,
+        help="networks trained, each with its own seed and validation split, whose calibrated"
+        " probabilities are averaged (training and inference cost grow with it)",
+    )
     add("--crop-padding", type=_checked(int, 0, 16), default=4, help="random-crop shift, pixels")
     add("--cutout", type=_checked(int, 0, 32), default=8, help="side of the cutout square")
     add(
@@ -171,7 +180,7 @@ def run(
     environ: Mapping[str, str] = os.environ,
     on_epoch: EpochCallback = print_metrics,
 ) -> dict:
-    """Train, save, evaluate; return a summary (accuracies, temperature, seconds)."""
+    """Train, save, evaluate; return a summary (accuracies, temperatures, seconds)."""
     args = build_parser().parse_args(argv)
     paths = JobPaths.from_env(environ)
     started = time.perf_counter()
@@ -183,7 +192,7 @@ def run(
     with _flush_denormals(device.type == "cpu"):
         summary = _train_and_evaluate(args, paths, device, on_epoch)
     summary["seconds"] = time.perf_counter() - started
-    print_metrics({k: summary[k] for k in ("temperature", "test_accuracy")})
+    print_metrics({"test_accuracy": summary["test_accuracy"]})
     return summary
 
 
@@ -197,19 +206,17 @@ def _train_and_evaluate(
     absent = [label for label, count in zip(labels, counts) if count == 0]
     if absent:
         raise imagedata.DatasetError(f"{lst} has no image of class {', '.join(absent)}")
-    fit_idx, val_idx = imagedata.stratified_split(targets, args.validation_fraction, args.seed)
-    if len(val_idx) == 0:
-        raise imagedata.DatasetError(
-            f"{lst} has a single image of each class: none is left to hold out for validation"
-        )
-    config = {"num_classes": len(labels), "width": args.width, "tta": bool(args.tta)}
-    model = network.build_model(config)
-    fit_images = images[fit_idx].float() / 255
-    model.set_normalization(fit_images.mean(dim=(0, 2, 3)), fit_images.std(dim=(0, 2, 3)))
-    last = fit(model, images, targets, fit_idx, val_idx, args, device, on_epoch)
-    model.to("cpu")
-    val_logits = network.view_logits(model, images[val_idx].float() / 255, tta=config["tta"])
-    config["temperature"] = network.fit_temperature(val_logits, targets[val_idx])
+    members = [
+        train_member(images, targets, len(labels), index, args, device, on_epoch, lst)
+        for index in range(args.ensemble)
+    ]
+    model = network.Ensemble([m.network for m in members], [m.temperature for m in members])
+    config = {
+        "num_classes": len(labels),
+        "width": args.width,
+        "members": args.ensemble,
+        "tta": bool(args.tta),
+    }
 
     paths.model_dir.mkdir(parents=True, exist_ok=True)
     network.save_model(model, config, paths.model_dir)
@@ -222,16 +229,15 @@ def _train_and_evaluate(
     test_images, test_targets = imagedata.read_split(
         paths.test, "test", len(labels), network.IMAGE_SIZE
     )
-    probs = network.predict_proba(
-        model, test_images.float() / 255, tta=config["tta"], temperature=config["temperature"]
-    )
+    probs = network.predict_proba(model, test_images.float() / 255, tta=config["tta"])
     evaluation = metrics.evaluation_json(
         test_targets.tolist(), probs.argmax(dim=1).tolist(), labels
     )
     summary = {
         "epochs": args.epochs,
-        "val_accuracy": last["val_accuracy"],
-        "temperature": config["temperature"],
+        "ensemble": args.ensemble,
+        "val_accuracies": [m.val_accuracy for m in members],
+        "temperatures": [m.temperature for m in members],
         "test_accuracy": metrics.accuracy_of(evaluation),
     }
     paths.output_dir.mkdir(parents=True, exist_ok=True)
@@ -239,6 +245,53 @@ def _train_and_evaluate(
     baseline = training_baseline(images, targets, labels)
     (paths.output_dir / "baseline.json").write_text(json.dumps(baseline, indent=2))
     return summary
+
+
+@dataclass(frozen=True)
+class Member:
+    network: network.SconesNet
+    temperature: float
+    val_accuracy: float
+
+
+def train_member(
+    images: Tensor,
+    targets: Tensor,
+    num_classes: int,
+    index: int,
+    args: argparse.Namespace,
+    device: torch.device,
+    on_epoch: EpochCallback,
+    lst: Path,
+) -> Member:
+    """Member ``index`` of the ensemble: its own seed and validation split, trained, then
+    calibrated on that split (on the CPU, where it is served)."""
+    seed = member_seed(args.seed, index, args.ensemble)
+    fit_idx, val_idx = imagedata.stratified_split(targets, args.validation_fraction, seed)
+    if len(val_idx) == 0:
+        raise imagedata.DatasetError(
+            f"{lst} has a single image of each class: none is left to hold out for validation"
+        )
+    torch.manual_seed(seed)  # the member's initial weights
+    member = network.SconesNet(num_classes=num_classes, width=args.width)
+    fit_images = images[fit_idx].float() / 255
+    member.set_normalization(fit_images.mean(dim=(0, 2, 3)), fit_images.std(dim=(0, 2, 3)))
+
+    def on_member_epoch(values: dict) -> None:
+        on_epoch({"member": index + 1, **values})
+
+    last = fit(member, images, targets, fit_idx, val_idx, seed, args, device, on_member_epoch)
+    member.to("cpu")
+    val_logits = network.view_logits(member, images[val_idx].float() / 255, tta=bool(args.tta))
+    temperature = network.fit_temperature(val_logits, targets[val_idx])
+    return Member(member, temperature, last["val_accuracy"])
+
+
+def member_seed(seed: int, index: int, members: int) -> int:
+    """The seed of member ``index`` of ``members``: the runs of seeds 0, 1, ... use disjoint
+    member seeds (seed 0: 0-3, seed 1: 4-7 with four members), and a one-member run uses the
+    run's seed itself. Within the 64-bit range ``torch.manual_seed`` takes."""
+    return (seed * members + index) % 2**64
 
 
 @contextlib.contextmanager
@@ -266,6 +319,7 @@ def fit(
     targets: Tensor,
     fit_idx: Tensor,
     val_idx: Tensor,
+    seed: int,
     args: argparse.Namespace,
     device: torch.device,
     on_epoch: EpochCallback,
@@ -291,7 +345,7 @@ def fit(
         optimizer, one_cycle(args.epochs * steps_per_epoch, warmup_fraction=0.25)
     )
     scaler = torch.amp.GradScaler("cuda", enabled=cuda)
-    generator = torch.Generator().manual_seed(args.seed)
+    generator = torch.Generator().manual_seed(seed)
     last: dict = {}
     for epoch in range(1, args.epochs + 1):
         model.train()

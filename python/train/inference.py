@@ -15,7 +15,8 @@ with ``code/`` on ``sys.path`` and call ``model_fn`` once, then ``input_fn`` -> 
   was wrong; the serving container turns it into an error response and keeps serving.
 
 Predictions go through ``network.predict_proba``, the function the test evaluation used, with
-the same test-time augmentation and calibration temperature (saved in ``model.pth``).
+the same ensemble members, test-time augmentation and calibration temperatures (saved in
+``model.pth``).
 """
 
 from __future__ import annotations
@@ -92,7 +93,6 @@ def model_fn(model_dir: str) -> dict:
     return {
         "network": network.fuse_for_inference(model),
         "tta": bool(config["tta"]),
-        "temperature": float(config.get("temperature", 1.0)),  # artifacts before calibration: 1
         "labels": labels,
     }
 
@@ -171,9 +171,7 @@ def _opaque_rgb(image: Image.Image) -> Image.Image:
 
 def predict_fn(input_data: torch.Tensor, model: dict) -> torch.Tensor:
     """Class probabilities ``(1, classes)``."""
-    return network.predict_proba(
-        model["network"], input_data, tta=model["tta"], temperature=model["temperature"]
-    )
+    return network.predict_proba(model["network"], input_data, tta=model["tta"])
 
 
 def output_fn(prediction: torch.Tensor, accept: str) -> tuple[str, str]:

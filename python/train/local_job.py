@@ -3,7 +3,8 @@
 The ``SM_*`` variables that SageMaker sets in its container are pointed at local directories
 (``data/processed`` for every input channel, a staging directory under ``models/`` for the
 model and output directories) and handed to ``entry.run``: the same function, the same
-hyperparameter defaults. A progress bar shows epoch, loss and validation accuracy.
+hyperparameter defaults. A progress bar shows the epochs of all members, the member, loss and
+validation accuracy.
 """
 
 from __future__ import annotations
@@ -41,14 +42,19 @@ def train_local(
     data_dir: Path, models_dir: Path, run_id: str, argv: Sequence[str], progress: bool = True
 ) -> tuple[artifacts.RunDir, dict]:
     """Train with hyperparameter options ``argv``; returns the run directory and the summary."""
-    epochs = entry.build_parser().parse_args(argv).epochs
+    options = entry.build_parser().parse_args(argv)
     staging = artifacts.staging_dir(models_dir, run_id)
+    total = options.epochs * options.ensemble
     try:
-        with tqdm(total=epochs, desc="train", unit="epoch", disable=not progress) as bar:
+        with tqdm(total=total, desc="train", unit="epoch", disable=not progress) as bar:
 
             def on_epoch(values: dict) -> None:
-                bar.set_postfix(
-                    loss=f"{values['train_loss']:.3f}", val_acc=f"{values['val_accuracy']:.3f}"
+                bar.set_postfix(  # a dict keeps its order (keywords would be sorted)
+                    {
+                        "member": f"{values['member']}/{options.ensemble}",
+                        "loss": f"{values['train_loss']:.3f}",
+                        "val_acc": f"{values['val_accuracy']:.3f}",
+                    }
                 )
                 bar.update(1)
 

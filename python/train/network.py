@@ -1,12 +1,14 @@
-"""The classifier (a compact ResNet for 32x32 RGB images) and its one prediction rule.
+"""The classifier (an ensemble of compact ResNets for 32x32 RGB images) and its one prediction
+rule.
 
 Training, the test evaluation and the serving code (``inference.py``, which ships this file in
 the artifact's ``code/``) all predict through ``predict_proba``, so the accuracy reported at
 training time is the accuracy of what the endpoint serves, test-time augmentation and the
-calibration temperature included.
+calibration temperatures included.
 
-The input normalisation (per-channel mean and std of the training images) is part of the
-model's state, so a served model needs nothing but ``model.pth``.
+Each member's input normalisation (per-channel mean and std of its training images) and
+calibration temperature are part of the model's state, so a served model needs nothing but
+``model.pth``.
 """
 
 from __future__ import annotations
@@ -65,6 +67,10 @@ class SconesNet(nn.Module):
         )
         self.classifier = nn.Linear(8 * w, num_classes)
 
+    @property
+    def num_classes(self) -> int:
+        return int(self.classifier.out_features)
+
     def set_normalization(self, mean: Tensor, std: Tensor) -> None:
         self.mean.copy_(mean.reshape(1, 3, 1, 1))
         self.std.copy_(std.reshape(1, 3, 1, 1))
@@ -73,20 +79,52 @@ class SconesNet(nn.Module):
         return self.classifier(self.features((images - self.mean) / self.std))
 
 
-def build_model(config: dict) -> SconesNet:
-    """``config`` = ``{"num_classes", "width", "tta", "temperature"}`` as saved next to the
-    weights (only the first two shape the network)."""
-    return SconesNet(num_classes=int(config["num_classes"]), width=int(config["width"]))
+class Ensemble(nn.Module):
+    """Networks trained apart (each with its own seed and validation split) whose calibrated
+    probabilities are averaged: with a few hundred images per class, one network's test
+    accuracy moves by several points with its seed, the average of several moves far less.
+
+    Input: as ``SconesNet``; output: ``(members, N, classes)``, each member's logits divided by
+    its calibration temperature (``fit_temperature``, fitted on its own validation split).
+    """
+
+    def __init__(self, members: list[SconesNet], temperatures: list[float]):
+        super().__init__()
+        if len(members) != len(temperatures) or not members:
+            raise ValueError("an ensemble needs one temperature per member, and a member")
+        self.members = nn.ModuleList(members)
+        self.register_buffer("temperatures", torch.tensor(temperatures, dtype=torch.float32))
+
+    @property
+    def num_classes(self) -> int:
+        return self.members[0].num_classes
+
+    def forward(self, images: Tensor) -> Tensor:
+        logits = torch.stack([member(images) for member in self.members])
+        return logits / self.temperatures.reshape(-1, 1, 1)
+
+
+def build_model(config: dict) -> Ensemble:
+    """``config`` = ``{"num_classes", "width", "members", "tta"}`` as saved next to the
+    weights (the first three shape the network); untrained members, temperatures 1."""
+    members = [
+        SconesNet(num_classes=int(config["num_classes"]), width=int(config["width"]))
+        for _ in range(int(config["members"]))
+    ]
+    return Ensemble(members, [1.0] * len(members))
 
 
 @torch.inference_mode()
 def view_logits(model: nn.Module, images: Tensor, tta: bool, batch_size: int = 256) -> Tensor:
-    """Logits of float images in [0, 1], ``(N, 3, 32, 32)`` -> ``(views, N, classes)``: one
-    view, or two with ``tta`` (the image and its mirror, in one forward pass). No autograd:
-    without it one request's forward pass costs about a third less CPU on the endpoint."""
+    """Logits of float images in [0, 1], ``(N, 3, 32, 32)`` -> ``(views, N, classes)``, where
+    the views are each member's (an ``Ensemble``'s, calibrated; a ``SconesNet`` is one member)
+    times one image, or two with ``tta`` (the image and its mirror, in one forward pass). No
+    autograd: without it one request's forward pass costs about a third less CPU on the
+    endpoint."""
     model.eval()
     device = next(model.parameters()).device
-    views, classes = (2 if tta else 1), int(model.classifier.out_features)
+    members = len(model.members) if isinstance(model, Ensemble) else 1
+    views, classes = members * (2 if tta else 1), model.num_classes
     parts = [torch.empty(views, 0, classes)]
     for start in range(0, images.shape[0], batch_size):
         batch = images[start : start + batch_size].to(device)
@@ -102,14 +140,14 @@ def probabilities(logits: Tensor, temperature: float = 1.0) -> Tensor:
     return torch.softmax(logits / temperature, dim=2).mean(dim=0)
 
 
-def predict_proba(model: nn.Module, images: Tensor, tta: bool, temperature: float = 1.0) -> Tensor:
+def predict_proba(model: nn.Module, images: Tensor, tta: bool) -> Tensor:
     """Class probabilities of float images in [0, 1], ``(N, 3, 32, 32)`` -> ``(N, classes)``.
 
-    With ``tta`` the probabilities are averaged with those of the mirrored image (the training
-    augmentation flips images, so the model is equally right about both). ``temperature`` is
-    the calibration fitted after training (``fit_temperature``).
+    The calibrated probabilities of every member, averaged; with ``tta`` also averaged with
+    those of the mirrored image (the training augmentation flips images, so the model is
+    equally right about both). A bare ``SconesNet`` (a member in training) is uncalibrated.
     """
-    return probabilities(view_logits(model, images, tta), temperature)
+    return probabilities(view_logits(model, images, tta))
 
 
 TEMPERATURES = tuple(2 ** (step / 16) for step in range(-32, 33))  # 0.25 to 4, 4.4 % apart
@@ -133,7 +171,7 @@ def log_loss(probs: Tensor, targets: Tensor) -> float:
     return float(torch.nn.functional.nll_loss(probs.clamp_min(1e-12).log(), targets))
 
 
-def fuse_for_inference(model: SconesNet) -> SconesNet:
+def fuse_for_inference(model: Ensemble) -> Ensemble:
     """Prepare a model for one image per request (eval mode only), with the same outputs to
     float rounding: every batch norm is folded into the convolution before it, and the weights
     are stored channels-last, the layout oneDNN's CPU convolutions are fastest in (12-35 %
@@ -149,7 +187,7 @@ def fuse_for_inference(model: SconesNet) -> SconesNet:
     return model.to(memory_format=torch.channels_last)
 
 
-def save_model(model: SconesNet, config: dict, directory: Path) -> Path:
+def save_model(model: Ensemble, config: dict, directory: Path) -> Path:
     """Write ``model.pth``: the config and the state_dict (CPU tensors), loadable weights-only."""
     path = directory / WEIGHTS_FILE
     state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
@@ -157,7 +195,7 @@ def save_model(model: SconesNet, config: dict, directory: Path) -> Path:
     return path
 
 
-def load_model(directory: Path) -> tuple[SconesNet, dict]:
+def load_model(directory: Path) -> tuple[Ensemble, dict]:
     """The model saved by ``save_model`` (``torch.load(weights_only=True)``: no pickled code)."""
     saved = torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True)
     model = build_model(saved["config"])

@@ -34,6 +34,12 @@ def test_each_seed_is_trained_and_the_spread_is_printed(tiny_cifar_tarball):
     assert recipes == ["--epochs 1 --width 4 --seed 3", "--epochs 1 --width 4 --seed 5"]
     accuracies = [float(a) for a in re.findall(r"^test accuracy +([0-9.]+)$", result.stdout, re.M)]
     assert len(accuracies) == 2
+    four = r"(?:[0-9.]+, ){3}[0-9.]+"  # one figure per member of the default ensemble
+    members = re.findall(
+        rf"^validation +accuracy {four} after the last of 1 epochs", result.stdout, re.M
+    )
+    temperatures = re.findall(rf"^calibration +softmax temperatures {four} \(", result.stdout, re.M)
+    assert (len(members), len(temperatures)) == (2, 2), result.stdout
     spread = re.search(
         r"^seeds +3, 5: test accuracy mean ([0-9.]+), min ([0-9.]+), max ([0-9.]+)$",
         result.stdout,

@@ -10,9 +10,11 @@ import sys
 
 import boto3
 import pytest
+import torch
 
 import train.__main__ as cli
 from settings import MissingOutputs, repo_root
+from train import entry
 from train_support import TINY_HYPERPARAMETERS
 
 
@@ -129,6 +131,15 @@ def test_hyperparameters_are_typed_by_the_entry_point():
     assert cli.to_argv({"epochs": 5, "lr": 0.1}) == ["--epochs", "5", "--lr", "0.1"]
     seeds = ["seed=-9223372036854775808", "seed=18446744073709551615"]  # torch's seed range
     assert [cli.parse_hyperparameters([pair])["seed"] for pair in seeds] == [-(2**63), 2**64 - 1]
+
+
+@pytest.mark.parametrize("seed", [-(2**63), -1, 0, 2**64 - 1])
+def test_every_member_seed_of_an_accepted_seed_is_one_torch_takes(seed):
+    for members in (1, 4):
+        for index in range(members):
+            member = entry.member_seed(seed, index, members)
+            assert 0 <= member < 2**64
+            torch.manual_seed(member)
 
 
 def test_unknown_target_and_missing_infrastructure(monkeypatch, tmp_path):

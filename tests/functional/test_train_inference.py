@@ -74,8 +74,8 @@ def test_every_content_type_returns_a_probability_list(served, content_type, enc
 
 
 def test_prediction_equals_the_evaluation_rule(served, trained_run, tmp_path):
-    """The endpoint answers what the test evaluation computed: same weights, same TTA, same
-    temperature (the served copy has its batch norms folded into the convolutions, its weights
+    """The endpoint answers what the test evaluation computed: same members, same TTA, same
+    temperatures (the served copy has its batch norms folded into the convolutions, its weights
     channels-last)."""
     module, model = served
     run, _ = trained_run
@@ -85,9 +85,7 @@ def test_prediction_equals_the_evaluation_rule(served, trained_run, tmp_path):
     image = class_image(1, np.random.default_rng(2))
     served_probs = json.loads(round_trip(served, png_bytes(image), "image/png"))
     pixels = torch.from_numpy(image.copy()).permute(2, 0, 1)[None].float() / 255
-    evaluated = network.predict_proba(
-        evaluated_model, pixels, tta=config["tta"], temperature=config["temperature"]
-    )[0].tolist()
+    evaluated = network.predict_proba(evaluated_model, pixels, tta=config["tta"])[0].tolist()
     assert served_probs == pytest.approx(evaluated, abs=1e-5)
     assert model["tta"] is True and model["labels"] == ["bicycle", "motorcycle"]
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model["network"].modules())

@@ -80,10 +80,11 @@ def test_weights_load_weights_only_and_predict_probabilities(trained_run, tmp_pa
     with tarfile.open(run.model_archive) as tar:
         tar.extractall(tmp_path, filter="data")
     model, config = network.load_model(tmp_path)
-    temperature = config.pop("temperature")
-    assert config == {"num_classes": 2, "width": 4, "tta": True}
-    assert temperature in network.TEMPERATURES  # fitted on the validation split
-    probs = network.predict_proba(model, torch.rand(3, 3, 32, 32), tta=True, temperature=0.5)
+    assert config == {"num_classes": 2, "width": 4, "members": 4, "tta": True}  # the default
+    assert len(model.members) == 4
+    # each fitted on its member's validation split
+    assert all(t in network.TEMPERATURES for t in model.temperatures.tolist())
+    probs = network.predict_proba(model, torch.rand(3, 3, 32, 32), tta=True)
     assert probs.shape == (3, 2)
     assert torch.allclose(probs.sum(dim=1), torch.ones(3))
 
@@ -93,7 +94,7 @@ def test_a_rerun_gives_the_same_metrics(trained_run, train_dataset, tmp_path):
     _, second = local_job.train_local(
         train_dataset, tmp_path, "again", TINY_HYPERPARAMETERS, progress=False
     )
-    for key in ("val_accuracy", "temperature", "test_accuracy"):
+    for key in ("val_accuracies", "temperatures", "test_accuracy"):
         assert second[key] == first[key]
 
 
@@ -115,26 +116,29 @@ def test_ten_classes_give_a_ten_way_output_layer(tmp_path):
     with tarfile.open(run.model_archive) as tar:
         tar.extractall(tmp_path / "model", filter="data")
     model, config = network.load_model(tmp_path / "model")
-    assert config["num_classes"] == 10 and model.classifier.out_features == 10
+    assert config["num_classes"] == 10
+    assert [member.classifier.out_features for member in model.members] == [10] * 4
 
 
 def test_metric_lines_match_the_estimator_metric_definitions(train_dataset, tmp_path, capsys):
     environ = local_job.sm_environ(train_dataset, tmp_path)
-    entry.run(["--epochs", "1", "--width", "2"], environ=environ)
+    entry.run(["--epochs", "1", "--width", "2", "--ensemble", "2"], environ=environ)
     out = capsys.readouterr().out
     found = {
         definition["Name"]: re.findall(definition["Regex"], out)
         for definition in entry.METRIC_DEFINITIONS
     }
     assert {name: len(values) for name, values in found.items()} == {
-        "train:loss": 1,
-        "validation:loss": 1,
-        "validation:accuracy": 1,
+        "train:loss": 2,  # one epoch of each member
+        "validation:loss": 2,
+        "validation:accuracy": 2,
         "test:accuracy": 1,
     }
     for values in found.values():
         float(values[0])
-    assert re.search(r"^epoch=1 train_loss=\S+ val_loss=\S+ val_accuracy=\S+$", out, re.M)
+    for member in (1, 2):
+        line = rf"^member={member} epoch=1 train_loss=\S+ val_loss=\S+ val_accuracy=\S+$"
+        assert re.search(line, out, re.M)
 
 
 def test_missing_dataset_is_a_named_error(tmp_path):
@@ -143,22 +147,57 @@ def test_missing_dataset_is_a_named_error(tmp_path):
     assert list((tmp_path / "models").iterdir()) == []
 
 
-def test_the_model_kept_is_the_last_epochs(train_dataset, tmp_path):
-    """No epoch is chosen on the validation split: the saved weights are the last epoch's (they
-    give the validation loss reported for it), and the summary reports that epoch."""
+def test_each_member_keeps_its_last_epoch_and_its_own_calibration(train_dataset, tmp_path):
+    """No epoch is chosen on the validation split: each member's saved weights are its last
+    epoch's (they give the validation loss reported for it), each member has its own seed and
+    validation split, and its temperature is the one fitted on that split."""
     epochs: list[dict] = []
     summary = entry.run(
-        [*TINY_HYPERPARAMETERS, "--epochs", "15"],
+        [*TINY_HYPERPARAMETERS, "--epochs", "15", "--ensemble", "2", "--seed", "3"],
         environ=local_job.sm_environ(train_dataset, tmp_path),
         on_epoch=epochs.append,
     )
-    assert [e["epoch"] for e in epochs] == list(range(1, 15 + 1))
-    assert summary["val_accuracy"] == epochs[-1]["val_accuracy"]
+    assert [(e["member"], e["epoch"]) for e in epochs] == [
+        (member, epoch) for member in (1, 2) for epoch in range(1, 15 + 1)
+    ]
+    lasts = [epochs[14], epochs[-1]]
+    assert summary["val_accuracies"] == [last["val_accuracy"] for last in lasts]
     model, config = network.load_model(tmp_path / "model")
+    assert summary["temperatures"] == pytest.approx(model.temperatures.tolist())
     images, targets = imagedata.read_split(train_dataset, "train", 2, network.IMAGE_SIZE)
-    _, val_idx = imagedata.stratified_split(targets, 0.2, seed=0)
-    probs = network.predict_proba(model, images[val_idx].float() / 255, tta=config["tta"])
-    assert network.log_loss(probs, targets[val_idx]) == pytest.approx(epochs[-1]["val_loss"])
+    splits = []
+    for index, (member, last) in enumerate(zip(model.members, lasts)):
+        seed = entry.member_seed(3, index, 2)
+        assert seed == 6 + index  # seed 3's members: 6 and 7
+        _, val_idx = imagedata.stratified_split(targets, 0.2, seed=seed)
+        splits.append(val_idx.tolist())
+        pixels = images[val_idx].float() / 255
+        probs = network.predict_proba(member, pixels, tta=config["tta"])  # uncalibrated
+        assert network.log_loss(probs, targets[val_idx]) == pytest.approx(last["val_loss"])
+        logits = network.view_logits(member, pixels, tta=config["tta"])
+        fitted = network.fit_temperature(logits, targets[val_idx])
+        assert model.temperatures[index].item() == pytest.approx(fitted)
+    assert splits[0] != splits[1]
+
+
+def test_one_member_reproduces_the_first_member_of_seed_0(train_dataset, tmp_path):
+    """Member seeds: seed 0 of a four-member ensemble trains seeds 0-3, and a one-member run of
+    seed 0 trains the same first member (the README's single-network figures stay comparable)."""
+    one = entry.run(
+        [*TINY_HYPERPARAMETERS, "--ensemble", "1"],
+        environ=local_job.sm_environ(train_dataset, tmp_path / "one"),
+        on_epoch=lambda values: None,
+    )
+    four = entry.run(
+        [*TINY_HYPERPARAMETERS, "--ensemble", "4"],
+        environ=local_job.sm_environ(train_dataset, tmp_path / "four"),
+        on_epoch=lambda values: None,
+    )
+    assert one["val_accuracies"] == four["val_accuracies"][:1]
+    single, _ = network.load_model(tmp_path / "one" / "model")
+    ensemble, _ = network.load_model(tmp_path / "four" / "model")
+    first = ensemble.members[0].state_dict()
+    assert all(torch.equal(t, first[k]) for k, t in single.members[0].state_dict().items())
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The prediction rule: view logits, temperature, averaging, and the fitted temperature."""
+"""The prediction rule: the members' calibrated view logits, averaging, the fitted temperature."""
 
 from __future__ import annotations
 
@@ -39,18 +39,45 @@ def test_probabilities_average_the_views_after_the_temperature():
     assert torch.allclose(network.probabilities(logits, 0.5), expected)
 
 
+@pytest.mark.parametrize("members", [1, 3])
 @pytest.mark.parametrize("classes", [2, 10])  # CLASSES=bicycle,motorcycle and vehicles
-def test_predict_proba_is_the_probabilities_of_the_view_logits(classes):
+def test_predict_proba_averages_every_members_calibrated_views(classes, members):
     torch.manual_seed(0)
-    model = network.build_model({"num_classes": classes, "width": 4})
+    model = network.build_model({"num_classes": classes, "width": 4, "members": members})
+    temperatures = torch.linspace(0.5, 2.0, members)
+    model.temperatures.copy_(temperatures)
     images = torch.rand(5, 3, 32, 32)
+
     logits = network.view_logits(model, images, tta=True)
-    assert logits.shape == (2, 5, classes)
-    assert torch.allclose(logits[1], model(images.flip(3)), atol=1e-5)  # the mirrored view
-    sharp = network.predict_proba(model, images, tta=True, temperature=0.5)
-    assert torch.allclose(sharp, network.probabilities(logits, 0.5))
-    assert torch.allclose(sharp.sum(dim=1), torch.ones(5))
-    plain = network.predict_proba(model, images, tta=False, temperature=0.5)
-    assert plain.argmax(dim=1).tolist() == model(images).argmax(dim=1).tolist()
+
+    assert logits.shape == (2 * members, 5, classes)
+    expected = []
+    for index, (member, temperature) in enumerate(zip(model.members, temperatures)):
+        for view, pixels in enumerate([images, images.flip(3)]):  # the image, its mirror
+            member_logits = member(pixels) / temperature
+            assert torch.allclose(logits[2 * index + view], member_logits, atol=1e-5)
+            expected.append(torch.softmax(member_logits, dim=1))
+    probs = network.predict_proba(model, images, tta=True)
+    assert torch.allclose(probs, torch.stack(expected).mean(dim=0), atol=1e-6)
+    assert torch.allclose(probs, network.probabilities(logits))
+    assert torch.allclose(probs.sum(dim=1), torch.ones(5))
+    plain = network.predict_proba(model, images, tta=False)
+    assert torch.allclose(plain, torch.stack(expected[::2]).mean(dim=0), atol=1e-6)
     assert network.predict_proba(model, images[:0], tta=True).shape == (0, classes)
     assert network.fit_temperature(logits, torch.arange(5) % classes) in network.TEMPERATURES
+
+
+def test_a_member_alone_gives_its_uncalibrated_views():
+    """In training, each member is calibrated on the logits of its own validation split."""
+    torch.manual_seed(0)
+    member = network.SconesNet(num_classes=2, width=4)
+    images = torch.rand(3, 3, 32, 32)
+    logits = network.view_logits(member, images, tta=True)
+    assert logits.shape == (2, 3, 2)
+    assert torch.allclose(logits[1], member(images.flip(3)), atol=1e-5)
+
+
+def test_an_ensemble_needs_a_temperature_per_member():
+    member = network.SconesNet(num_classes=2, width=4)
+    with pytest.raises(ValueError, match="one temperature per member"):
+        network.Ensemble([member, member], [1.0])
