@@ -19,7 +19,7 @@ What a run does:
    choosing among them by validation accuracy cost 0.5-2 points on the test split); then
    calibrate it: the softmax temperature with the lowest loss on its validation split
    (``network.fit_temperature``) is saved with its weights. Every prediction after that
-   averages the members' calibrated probabilities;
+   averages the members' calibrated logits;
 3. write the model directory: ``model.pth``, ``labels.json`` and ``code/`` (``inference.py``
    and ``network.py``, the serving code);
 4. touch the test split once: ``evaluation.json`` (model-quality metrics), and compute
@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=count,
         default=4,
         help="networks trained, each with its own seed and validation split, whose calibrated"
-        " probabilities are averaged (training and inference cost grow with it)",
+        " logits are averaged (training and inference cost grow with it)",
     )
     add("--crop-padding", type=_checked(int, 0, 16), default=4, help="random-crop shift, pixels")
     add("--cutout", type=_checked(int, 0, 32), default=8, help="side of the cutout square")

@@ -1,4 +1,4 @@
-"""The prediction rule: the members' calibrated view logits, averaging, the fitted temperature."""
+"""The prediction rule: the members' calibrated logits averaged, the views, the fitted temperature."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def test_probabilities_average_the_views_after_the_temperature():
 
 @pytest.mark.parametrize("members", [1, 3])
 @pytest.mark.parametrize("classes", [2, 10])  # CLASSES=bicycle,motorcycle and vehicles
-def test_predict_proba_averages_every_members_calibrated_views(classes, members):
+def test_predict_proba_averages_the_members_calibrated_logits_per_view(classes, members):
     torch.manual_seed(0)
     model = network.build_model({"num_classes": classes, "width": 4, "members": members})
     temperatures = torch.linspace(0.5, 2.0, members)
@@ -50,19 +50,16 @@ def test_predict_proba_averages_every_members_calibrated_views(classes, members)
 
     logits = network.view_logits(model, images, tta=True)
 
-    assert logits.shape == (2 * members, 5, classes)
-    expected = []
-    for index, (member, temperature) in enumerate(zip(model.members, temperatures)):
-        for view, pixels in enumerate([images, images.flip(3)]):  # the image, its mirror
-            member_logits = member(pixels) / temperature
-            assert torch.allclose(logits[2 * index + view], member_logits, atol=1e-5)
-            expected.append(torch.softmax(member_logits, dim=1))
+    assert logits.shape == (2, 5, classes)
+    for view, pixels in enumerate([images, images.flip(3)]):  # the image, its mirror
+        calibrated = [m(pixels) / t for m, t in zip(model.members, temperatures)]
+        assert torch.allclose(logits[view], torch.stack(calibrated).mean(dim=0), atol=1e-5)
     probs = network.predict_proba(model, images, tta=True)
-    assert torch.allclose(probs, torch.stack(expected).mean(dim=0), atol=1e-6)
+    assert torch.allclose(probs, torch.softmax(logits, dim=2).mean(dim=0))
     assert torch.allclose(probs, network.probabilities(logits))
     assert torch.allclose(probs.sum(dim=1), torch.ones(5))
     plain = network.predict_proba(model, images, tta=False)
-    assert torch.allclose(plain, torch.stack(expected[::2]).mean(dim=0), atol=1e-6)
+    assert torch.allclose(plain, torch.softmax(logits[0], dim=1), atol=1e-6)
     assert network.predict_proba(model, images[:0], tta=True).shape == (0, classes)
     assert network.fit_temperature(logits, torch.arange(5) % classes) in network.TEMPERATURES
 
