@@ -206,8 +206,12 @@ def _train_and_evaluate(
     absent = [label for label, count in zip(labels, counts) if count == 0]
     if absent:
         raise imagedata.DatasetError(f"{lst} has no image of class {', '.join(absent)}")
+    if max(counts) < 2:  # stratified_split keeps a class's only image in the fit part
+        raise imagedata.DatasetError(
+            f"{lst} has a single image of each class: none is left to hold out for validation"
+        )
     members = [
-        train_member(images, targets, len(labels), index, args, device, on_epoch, lst)
+        train_member(images, targets, len(labels), index, args, device, on_epoch)
         for index in range(args.ensemble)
     ]
     model = network.Ensemble([m.network for m in members], [m.temperature for m in members])
@@ -262,16 +266,11 @@ def train_member(
     args: argparse.Namespace,
     device: torch.device,
     on_epoch: EpochCallback,
-    lst: Path,
 ) -> Member:
     """Member ``index`` of the ensemble: its own seed and validation split, trained, then
     calibrated on that split (on the CPU, where it is served)."""
     seed = member_seed(args.seed, index, args.ensemble)
     fit_idx, val_idx = imagedata.stratified_split(targets, args.validation_fraction, seed)
-    if len(val_idx) == 0:
-        raise imagedata.DatasetError(
-            f"{lst} has a single image of each class: none is left to hold out for validation"
-        )
     torch.manual_seed(seed)  # the member's initial weights
     member = network.SconesNet(num_classes=num_classes, width=args.width)
     fit_images = images[fit_idx].float() / 255
